@@ -1,0 +1,205 @@
+"""The check framework every exercise uses.
+
+A check is a function decorated with `@check("Title")`. Inside it, each case runs in
+`with case("batch 1, odd spatial size"):`, and values are compared with `expect_close`.
+Whatever goes wrong reaches the student as one `CheckFailure` that names the case,
+shows expected vs got, and gives one line of hint, never a traceback from inside
+the checker. Student exceptions are reported with the line of *their* code that raised.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+_PACKAGE_DIR = __file__.rsplit("/", 1)[0]
+
+
+class CheckFailure(AssertionError):
+    """A check failed. The message says which case, expected vs got, and a hint."""
+
+
+def _student_frame(tb) -> str:
+    """Where in the student's code an exception was raised: the innermost frame that is
+    neither torch nor this package, since that is the line the student must look at."""
+    frames = [f for f in traceback.extract_tb(tb)
+              if "/torch/" not in f.filename and not f.filename.startswith(_PACKAGE_DIR)
+              and "/contextlib.py" not in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    where = f"line {f.lineno} of {f.name}()"
+    return f"\n  at {where}: {f.line.strip()}" if f.line else f"\n  at {where}"
+
+
+@contextmanager
+def case(description: str) -> Iterator[None]:
+    """Run one case; turn any failure inside it into a CheckFailure naming the case."""
+    try:
+        yield
+    except CheckFailure as err:
+        raise CheckFailure(f"case [{description}]: {err}") from None
+    except NotImplementedError as err:
+        detail = f" ({err})" if str(err) else ""
+        raise CheckFailure(f"case [{description}]: not implemented yet{detail}."
+                           f"{_student_frame(err.__traceback__)}") from None
+    except Exception as err:
+        raise CheckFailure(f"case [{description}]: your code raised {type(err).__name__}: {err}"
+                           f"{_student_frame(err.__traceback__)}") from None
+
+
+def check(title: str) -> Callable:
+    """Decorate a check function: time it, print a one-line success, or raise one clean failure.
+
+    The failure is re-raised from here with its traceback cut, so a student (and the
+    nbgrader feedback) sees the message, not the checker's internals.
+    """
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs) -> None:
+            __tracebackhide__ = True
+            start = time.perf_counter()
+            failure = None
+            try:
+                n_cases = fn(*args, **kwargs)
+            except CheckFailure as err:
+                failure = CheckFailure(f"{title}: {err}")
+            if failure is not None:
+                raise failure.with_traceback(None)
+            suffix = f" ({n_cases} cases)" if n_cases else ""
+            print(f"✓ {title}: passed{suffix} in {time.perf_counter() - start:.2f} s")
+        return run
+    return decorate
+
+
+def fail(message: str, hint: str | None = None) -> None:
+    """Raise a CheckFailure with an optional one-line hint."""
+    raise CheckFailure(message + (f"\n  Hint: {hint}" if hint else ""))
+
+
+def expect_tensor(got, shape: Sequence[int], what: str = "output", dtype: torch.dtype | None = None,
+                  hint: str | None = None) -> None:
+    """Fail unless `got` is a tensor with this shape (and dtype, if given)."""
+    if not isinstance(got, torch.Tensor):
+        fail(f"{what} should be a torch.Tensor, got {type(got).__name__}", hint)
+    if tuple(got.shape) != tuple(shape):
+        fail(f"{what} has the wrong shape: expected {tuple(shape)}, got {tuple(got.shape)}", hint)
+    if dtype is not None and got.dtype != dtype:
+        fail(f"{what} has the wrong dtype: expected {dtype}, got {got.dtype}", hint)
+
+
+def _matches(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float) -> bool:
+    return got.shape == expected.shape and torch.allclose(got.double(), expected.double(), atol=atol, rtol=rtol)
+
+
+def expect_close(got, expected: torch.Tensor, what: str = "output", atol: float = 1e-5, rtol: float = 1e-4,
+                 hint: str | None = None, variants: Sequence[tuple[torch.Tensor, str]] = ()) -> None:
+    """Fail unless `got` matches `expected` in shape and value.
+
+    variants: (tensor, hint) pairs computed the way a known mistake would compute them;
+    when `got` matches one of them, its hint replaces the generic one, so the message
+    points at the actual bug.
+    """
+    expect_tensor(got, expected.shape, what, hint=hint)
+    got = got.detach()
+    if _matches(got, expected, atol, rtol):
+        return
+    for variant, variant_hint in variants:
+        if _matches(got, variant.detach(), atol, rtol):
+            hint = variant_hint
+            break
+    if not torch.isfinite(got).all():
+        fail(f"{what} contains NaN or inf (expected finite values)", hint)
+    err = (got.double() - expected.double()).abs()
+    idx = tuple(int(i) for i in torch.unravel_index(err.argmax(), err.shape))
+    fail(f"{what} values differ: max abs error {err.max().item():.3g} at index {list(idx)}: "
+         f"expected {expected[idx].item():.5g}, got {got[idx].item():.5g}", hint)
+
+
+class _ForbidOps(TorchFunctionMode):
+    """Sees every torch function that runs, however the student reached it (module,
+    functional, torch.ops.aten). A function mode, not a dispatch mode: entering a dispatch
+    mode imports torch._dynamo, which costs more than a whole check.
+
+    Keys of `forbidden` match as substrings of the op name, so 'group_norm' also
+    catches 'native_group_norm'.
+    """
+
+    def __init__(self, forbidden: dict[str, str]):
+        super().__init__()
+        self.forbidden = forbidden
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        for key, message in self.forbidden.items():
+            if key in name:
+                raise CheckFailure(message)
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def forbid_ops(forbidden: dict[str, str]) -> Iterator[None]:
+    """Fail with the given message if a torch function whose name contains a key (e.g. 'group_norm') runs."""
+    with _ForbidOps(forbidden):
+        yield
+
+
+def forbid_submodules(module: nn.Module, kinds: tuple[type, ...], message: str) -> None:
+    """Fail if `module` contains a submodule of one of these types."""
+    for name, sub in module.named_modules():
+        if isinstance(sub, kinds):
+            fail(f"{message} (found {type(sub).__name__} at '{name or 'self'}')")
+
+
+def copy_weights(dst: nn.Module, src: nn.Module, what: str) -> None:
+    """Load the reference module's weights into the student's, by attribute name.
+
+    A Linear weight (out, in) and a 1x1 Conv2d weight (out, in, 1, 1) are the same map,
+    so either layout is accepted on either side.
+    """
+    src_state, dst_state = src.state_dict(), dst.state_dict()
+    missing = sorted(set(src_state) - set(dst_state))
+    extra = sorted(k for k in set(dst_state) - set(src_state) if not k.endswith("num_batches_tracked"))
+    if missing or extra:
+        fail(f"{what} does not have the parameters the stub prescribes.\n"
+             f"  expected: {sorted(src_state)}\n  missing: {missing}\n  unexpected: {extra}",
+             "keep the attribute names from the stub's docstring, so the checker can copy weights in")
+    loaded = {}
+    for key, value in src_state.items():
+        target = dst_state[key]
+        if target.shape != value.shape:
+            if target.numel() != value.numel() or target.squeeze().shape != value.squeeze().shape:
+                fail(f"{what}: '{key}' has shape {tuple(target.shape)}, expected {tuple(value.shape)}",
+                     "check the in/out channel counts and kernel size of that layer")
+            value = value.reshape(target.shape)
+        loaded[key] = value
+    dst.load_state_dict(loaded)
+
+
+def seeded(seed: int) -> torch.Generator:
+    """A generator for reproducible check inputs that leaves the global RNG alone."""
+    return torch.Generator().manual_seed(seed)
+
+
+def run_hidden(lesson: str, exercise: str, *args) -> None:
+    """Run the hidden checks of one exercise: `run_hidden("l1_blocks", "groupnorm", GroupNorm)`.
+
+    Hidden checks exist only where the instructor grades; a student copy says so plainly.
+    """
+    __tracebackhide__ = True
+    try:
+        module = importlib.import_module(f"ddpm_course.{lesson}.hidden")
+    except ModuleNotFoundError:
+        failure = CheckFailure("hidden checks are only available when the instructor grades")
+    else:
+        failure = None
+    if failure is not None:
+        raise failure.with_traceback(None)
+    getattr(module, exercise)(*args)

@@ -1,0 +1,147 @@
+"""The known-bug bank: run a lesson's checks in-process against mutated solutions.
+
+Each lesson's `bugs.py` lists `Bug`s and `Alternative`s as textual edits of one solution
+cell (found by grade_id), so a bug reads as the one-line diff it is and stays in step with
+the solution notebook. `run_lesson` executes the exported cells, edited, then every graded
+cell's visible part and hidden part separately, in a fraction of a second, no kernel needed.
+
+    python -m ddpm_course.instructor.bank   # table of every bug: which check caught it, and how
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import io
+import linecache
+from dataclasses import dataclass
+
+from ddpm_course.instructor import course
+
+
+class Mutation:
+    """Edits (old -> new) applied to the source of the solution cell `cell`."""
+
+    def __init__(self, name: str, cell: str, *edits: tuple[str, str]) -> None:
+        self.name, self.cell, self.edits = name, cell, edits
+
+    def apply(self, source: str) -> str:
+        for old, new in self.edits:
+            if source.count(old) != 1:
+                raise ValueError(f"'{self.name}' no longer applies: {old!r} occurs {source.count(old)} times "
+                                 f"in cell {self.cell}; update the bank to match the solution")
+            source = source.replace(old, new)
+        return source
+
+    def __repr__(self) -> str:
+        return f"{self.cell}: {self.name}"
+
+
+class Bug(Mutation):
+    """A wrong implementation: the check `fails` must lose its points, saying `says`.
+
+    `also_fails` lists later checks that legitimately fail too, because they build on this cell.
+    """
+
+    def __init__(self, name: str, cell: str, *edits: tuple[str, str], fails: str, says: str,
+                 also_fails: tuple[str, ...] = ()) -> None:
+        super().__init__(name, cell, *edits)
+        self.fails, self.says, self.also_fails = fails, says, also_fails
+
+
+class Alternative(Mutation):
+    """A different but correct implementation: every check must still pass."""
+
+
+@dataclass
+class CellResult:
+    """Outcome of one graded cell: None where a part passed, else its failure message."""
+    grade_id: str
+    points: float
+    visible: str | None
+    hidden: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.visible is None and self.hidden is None
+
+    @property
+    def message(self) -> str:
+        return self.visible or self.hidden or ""
+
+
+def split_test_cell(source: str) -> tuple[str, str]:
+    """(visible part, hidden part with the visible part's imports) of a graded cell."""
+    lines = source.split("\n")
+    begin, end = (lines.index(line) for line in lines if line.strip() in course.HIDDEN_DELIMITERS)
+    visible = lines[:begin] + lines[end + 1:]
+    imports = [line for line in visible if line.startswith(("import ", "from "))]
+    return "\n".join(visible), "\n".join(imports + lines[begin + 1:end])
+
+
+def _exec(source: str, namespace: dict, filename: str) -> str | None:
+    """Run source; return None, or the failure message. Registered with linecache so
+    failure messages can quote the student's line, as they do in a notebook."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, filename, "exec"), namespace)
+    except Exception as err:  # a graded cell fails on any exception, as under nbgrader
+        return str(err) if type(err).__name__ == "CheckFailure" else f"{type(err).__name__}: {err}"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _notebook(path):
+    """Parsed once per process: nbformat's validation costs more than a whole lesson's checks."""
+    return course.read(path)
+
+
+def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False) -> dict[str, CellResult]:
+    """Grade a lesson in-process: the solution (or, with stubs=True, the released stubs),
+    with `mutation` applied to one solution cell; graded cells always come from the source."""
+    solution = _notebook(course.solution_path(lesson))
+    code_cells = _notebook(course.release_path(lesson)).cells if stubs else solution.cells
+    namespace: dict = {"__name__": f"bank_{lesson}"}
+    for cell in code_cells:
+        if not course.is_export(cell):
+            continue
+        source = cell.source
+        if mutation is not None and course.grade_id(cell) == mutation.cell:
+            source = mutation.apply(source)
+        error = _exec(course.strip_solution_markers(source), namespace, f"<{lesson}:{course.grade_id(cell)}>")
+        if error:
+            raise RuntimeError(f"{lesson}: exported cell {course.grade_id(cell)} does not run: {error}")
+    if mutation is not None and mutation.cell not in {course.grade_id(c) for c in solution.cells}:
+        raise ValueError(f"'{mutation.name}': no solution cell {mutation.cell} in {lesson}")
+    results = {}
+    for cell in solution.cells:
+        if course.is_graded_test(cell):
+            gid = course.grade_id(cell)
+            visible, hidden = split_test_cell(cell.source)
+            results[gid] = CellResult(gid, cell.metadata["nbgrader"]["points"],
+                                      _exec(visible, namespace, f"<{lesson}:{gid}:visible>"),
+                                      _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>"))
+    return results
+
+
+def bank(lesson: str):
+    """The lesson's bugs.py module (BUGS and ALTERNATIVES)."""
+    return importlib.import_module(f"ddpm_course.{lesson}.bugs")
+
+
+def main() -> None:
+    caught = total = 0
+    for lesson in course.lessons():
+        for bug in bank(lesson).BUGS:
+            result = run_lesson(lesson, bug)[bug.fails]
+            by = "visible" if result.visible else "hidden" if result.hidden else "MISSED"
+            pointed = bug.says in result.message
+            caught += by != "MISSED" and pointed
+            total += 1
+            print(f"{lesson:14} {bug.cell:18} {bug.name[:44]:44} {by:8} {'hint ok' if pointed else 'NO HINT'}")
+    print(f"caught with a pointed message: {caught} / {total}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Known-buggy implementations and valid alternatives for lesson 1, as edits of the solution cells.
+
+`make test` asserts each Bug loses the points of `fails` with a message containing `says`,
+and each Alternative passes every check. Not released to students.
+"""
+from ddpm_course.instructor.bank import Alternative, Bug
+
+NORMALISE = "groups = (groups - mean) / torch.sqrt(var + self.eps)"
+SCORES = 'scores = einsum("b heads q d, b heads k d -> b heads q k", q, k) / math.sqrt(self.head_dim)'
+MIX = 'mixed = einsum("b heads q k, b heads k d -> b heads q d", weights, v)'
+EMBED = "return torch.cat([angles.sin(), angles.cos()], dim=-1)"
+EXPONENTS = "* 2 / self.embedding_size"
+
+BUGS = [
+    # GroupNorm
+    Bug("unbiased variance", "groupnorm_impl", ("unbiased=False", "unbiased=True"),
+        fails="groupnorm_values", says="unbiased"),
+    Bug("eps added to the std", "groupnorm_impl",
+        (NORMALISE, "groups = (groups - mean) / (torch.sqrt(var) + self.eps)"),
+        fails="groupnorm_values", says="inside the square root"),
+    Bug("eps left out", "groupnorm_impl", (NORMALISE, "groups = (groups - mean) / torch.sqrt(var)"),
+        fails="groupnorm_values", says="left out eps"),
+    Bug("groups interleave channels", "groupnorm_impl",
+        ('"b (g c) h w -> b g (c h w)"', '"b (c g) h w -> b g (c h w)"'),
+        ('"b g (c h w) -> b (g c) h w"', '"b g (c h w) -> b (c g) h w"'),
+        fails="groupnorm_values", says="consecutive"),
+    Bug("statistics per channel (InstanceNorm)", "groupnorm_impl",
+        ("g=self.num_groups)", "g=C)"), fails="groupnorm_values", says="InstanceNorm"),
+    Bug("weight and bias swapped", "groupnorm_impl",
+        ('out * rearrange(self.weight, "c -> c 1 1") + rearrange(self.bias, "c -> c 1 1")',
+         'out * rearrange(self.bias, "c -> c 1 1") + rearrange(self.weight, "c -> c 1 1")'),
+        fails="groupnorm_values", says="swapped"),
+    Bug("parameters never initialised", "groupnorm_impl", ("        self.reset_parameters()\n", ""),
+        fails="groupnorm_values", says="reset_parameters"),
+    Bug("shortcut through F.group_norm", "groupnorm_impl",
+        ("        groups = rearrange(x,",
+         "        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)\n"
+         "        groups = rearrange(x,"),
+        fails="groupnorm_values", says="from scratch"),
+    # swish / SiLU
+    Bug("sigmoid of -x", "swish_impl", ("x * torch.sigmoid(x)", "x * torch.sigmoid(-x)"),
+        fails="swish_values", says="sign error"),
+    Bug("sigmoid alone", "swish_impl", ("x * torch.sigmoid(x)", "torch.sigmoid(x)"),
+        fails="swish_values", says="you returned sigmoid(x)"),
+    Bug("tanh instead of sigmoid", "swish_impl", ("x * torch.sigmoid(x)", "x * torch.tanh(x)"),
+        fails="swish_values", says="tanh"),
+    Bug("modifies its input in place", "swish_impl", ("x * torch.sigmoid(x)", "x.mul_(torch.sigmoid(x))"),
+        fails="swish_values", says="in place"),
+    Bug("shortcut through F.silu", "swish_impl", ("return x * torch.sigmoid(x)", "return F.silu(x)"),
+        fails="swish_values", says="from scratch"),
+    Bug("SiLU module wraps nn.SiLU", "swish_impl", ("return swish(x)", "return nn.SiLU()(x)"),
+        fails="swish_values", says="from scratch"),
+    # sinusoidal embeddings
+    Bug("tensor2tensor frequencies 10000^(-i/(D/2-1))", "sinusoidal_impl", (EXPONENTS, "/ (half - 1)"),
+        fails="sinusoidal_values", says="tensor2tensor"),
+    Bug("exponent missing its factor 2", "sinusoidal_impl", (EXPONENTS, "/ self.embedding_size"),
+        fails="sinusoidal_values", says="factor 2"),
+    Bug("frequencies inverted", "sinusoidal_impl", ("10000.0 ** -exponents", "10000.0 ** exponents"),
+        fails="sinusoidal_values", says="frequencies"),
+    Bug("sines twice, no cosines", "sinusoidal_impl", (EMBED, "return torch.cat([angles.sin(), angles.sin()], dim=-1)"),
+        fails="sinusoidal_values", says="should be cosines"),
+    Bug("output transposed", "sinusoidal_impl", (EMBED, "return torch.cat([angles.sin(), angles.cos()], dim=-1).T"),
+        fails="sinusoidal_values", says="(batch, embedding_size)"),
+    Bug("floor division in the exponent", "sinusoidal_impl", (EXPONENTS, "* 2 // self.embedding_size"),
+        fails="sinusoidal_values", says="frequencies"),
+    # self-attention
+    Bug("missing 1/sqrt(d)", "attention_impl", (" / math.sqrt(self.head_dim)", ""),
+        fails="attention_values", says="not scaled"),
+    Bug("softmax over the query axis", "attention_impl", ("softmax(dim=-1)", "softmax(dim=-2)"),
+        fails="attention_values", says="query axis"),
+    Bug("scaled by sqrt(C)", "attention_impl", ("math.sqrt(self.head_dim)", "math.sqrt(self.channels)"),
+        fails="attention_values", says="1/sqrt(C)"),
+    Bug("heads interleave channels", "attention_impl",
+        ('"b n (heads d) -> b heads n d"', '"b n (d heads) -> b heads n d"'),
+        ('"b heads n d -> b n (heads d)"', '"b heads n d -> b n (d heads)"'),
+        fails="attention_values", says="head-major"),
+    Bug("output projection skipped", "attention_impl",
+        ('out = self.to_out(rearrange(mixed, "b heads n d -> b n (heads d)"))',
+         'out = rearrange(mixed, "b heads n d -> b n (heads d)")'),
+        fails="attention_values", says="to_out is missing"),
+    Bug("pixels unflattened as (w h)", "attention_impl",
+        ('"b (h w) c -> b c h w"', '"b (w h) c -> b c h w"'), fails="attention_values", says="wrong order"),
+    Bug("projections without bias", "attention_impl",
+        *[(f"self.{n} = nn.Linear(channels, channels)", f"self.{n} = nn.Linear(channels, channels, bias=False)")
+          for n in ("to_q", "to_k", "to_v", "to_out")],
+        fails="attention_values", says="parameters the stub prescribes"),
+    Bug("shortcut through scaled_dot_product_attention", "attention_impl",
+        (MIX, "mixed = F.scaled_dot_product_attention(q, k, v)"), fails="attention_values", says="fused"),
+]
+
+ALTERNATIVES = [
+    Alternative("variance as the mean of squares", "groupnorm_impl",
+                ("groups.var(dim=-1, keepdim=True, unbiased=False)", "((groups - mean) ** 2).mean(dim=-1, keepdim=True)")),
+    Alternative("reshape instead of einops, rsqrt", "groupnorm_impl",
+                ('rearrange(x, "b (g c) h w -> b g (c h w)", g=self.num_groups)', "x.reshape(B, self.num_groups, -1)"),
+                ('rearrange(groups, "b g (c h w) -> b (g c) h w", h=H, w=W)', "groups.reshape(B, C, H, W)"),
+                ("/ torch.sqrt(var + self.eps)", "* torch.rsqrt(var + self.eps)")),
+    Alternative("swish as x / (1 + exp(-x))", "swish_impl", ("return x * torch.sigmoid(x)", "return x / (1 + torch.exp(-x))")),
+    Alternative("SiLU computes it inline", "swish_impl", ("return swish(x)", "return x * x.sigmoid()")),
+    Alternative("interleaved sin/cos", "sinusoidal_impl",
+                (EMBED, 'return rearrange(torch.stack([angles.sin(), angles.cos()], dim=-1), "b d two -> b (d two)")')),
+    Alternative("cosines first", "sinusoidal_impl", (EMBED, "return torch.cat([angles.cos(), angles.sin()], dim=-1)")),
+    Alternative("frequencies through exp and log", "sinusoidal_impl",
+                ("10000.0 ** -exponents", "torch.exp(-math.log(10000.0) * exponents)")),
+    Alternative("matmul instead of einsum", "attention_impl",
+                (SCORES, "scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)"), (MIX, "mixed = weights @ v")),
+    Alternative("1x1 convolutions on the feature map", "attention_impl",
+                *[(f"self.{n} = nn.Linear(channels, channels)", f"self.{n} = nn.Conv2d(channels, channels, 1)")
+                  for n in ("to_q", "to_k", "to_v", "to_out")],
+                ('        tokens = rearrange(x, "b c h w -> b (h w) c")\n', ""),
+                ('rearrange(proj(tokens), "b n (heads d) -> b heads n d", heads=self.num_heads)',
+                 'rearrange(proj(x), "b (heads d) h w -> b heads (h w) d", heads=self.num_heads)'),
+                ('out = self.to_out(rearrange(mixed, "b heads n d -> b n (heads d)"))\n'
+                 '        return rearrange(out, "b (h w) c -> b c h w", h=H, w=W)',
+                 'return self.to_out(rearrange(mixed, "b heads (h w) d -> b (heads d) h w", h=H, w=W))')),
+]

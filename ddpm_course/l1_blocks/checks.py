@@ -1,0 +1,280 @@
+"""Visible checks of lesson 1. They compare with torch's own ops, so they need no reference code.
+
+Each check takes the student's class or function. `cases` lets the hidden checks rerun the
+same logic on more cases; `variants` helpers compute what a known mistake would output, so
+the failure hint can name the mistake.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from ddpm_course.checking import (case, check, expect_close, expect_tensor, fail, forbid_ops,
+                                  forbid_submodules, seeded)
+
+GROUPNORM_SHORTCUT = ("GroupNorm must be computed from scratch, but your code called torch's built-in "
+                      "group norm (nn.GroupNorm / F.group_norm)")
+GROUPNORM_OPS = {"group_norm": GROUPNORM_SHORTCUT}
+SILU_SHORTCUT = "swish must be computed from scratch, but your code called torch's built-in silu (F.silu / nn.SiLU)"
+ATTENTION_SHORTCUT = ("SelfAttention must be computed with einsum/matmul, but your code called torch's fused "
+                      "attention (F.scaled_dot_product_attention / nn.MultiheadAttention)")
+ATTENTION_OPS = {"scaled_dot_product": ATTENTION_SHORTCUT, "multi_head_attention": ATTENTION_SHORTCUT}
+
+# (batch, channels, groups, height, width, affine, input scale, input offset)
+GROUPNORM_CASES = [
+    (2, 6, 3, 5, 7, True, 3.0, 2.0),
+    (1, 4, 2, 3, 3, False, 1e-3, 0.0),
+]
+
+
+def groupnorm_variants(x: torch.Tensor, groups: int, eps: float, weight, bias) -> list[tuple[torch.Tensor, str]]:
+    """What common GroupNorm mistakes output, each with the hint that names the mistake."""
+    B, C, H, W = x.shape
+    n = C // groups * H * W
+    grouped = rearrange(x, "b (g c) h w -> b g (c h w)", g=groups)
+    centred = grouped - grouped.mean(-1, keepdim=True)
+    std_plus_eps = rearrange(centred / (grouped.std(-1, unbiased=False, keepdim=True) + eps),
+                             "b g (c h w) -> b (g c) h w", h=H, w=W)
+    interleaved = rearrange(F.group_norm(rearrange(x, "b (c g) h w -> b (g c) h w", g=groups), groups, eps=eps),
+                            "b (g c) h w -> b (c g) h w", g=groups)
+    raw = [
+        (F.group_norm(x, groups, eps=eps * (n - 1) / n) * math.sqrt((n - 1) / n),
+         "you used the unbiased variance (dividing by N-1); GroupNorm divides by N: var(..., unbiased=False)"),
+        (std_plus_eps, "you added eps to the standard deviation; eps goes inside the square root: sqrt(var + eps)"),
+        (F.group_norm(x, groups, eps=0.0), "you left out eps; divide by sqrt(var + eps)"),
+        (F.group_norm(x, C, eps=eps), "you normalised each channel on its own (InstanceNorm); "
+                                      "statistics are shared by the C/G channels of a group"),
+        (F.group_norm(x, 1, eps=eps), "you normalised over all channels at once (LayerNorm); use num_groups groups"),
+        (interleaved, "your groups interleave channels; a group is C/G *consecutive* channels: "
+                      "rearrange 'b (g c) h w', not 'b (c g) h w'"),
+    ]
+    if weight is None:
+        return raw
+    affine = lambda t: t * rearrange(weight, "c -> c 1 1") + rearrange(bias, "c -> c 1 1")
+    swapped = lambda t: t * rearrange(bias, "c -> c 1 1") + rearrange(weight, "c -> c 1 1")
+    plain = F.group_norm(x, groups, eps=eps)
+    return [(affine(t), hint) for t, hint in raw] + [
+        (plain, "you did not apply the affine weight and bias"),
+        (swapped(plain), "weight and bias are swapped: y = normalised * weight + bias"),
+    ]
+
+
+def _check_groupnorm_parameters(GroupNorm, channels: int, groups: int, affine: bool) -> nn.Module:
+    module = GroupNorm(groups, channels, affine=affine)
+    if not isinstance(module, nn.Module):
+        fail(f"GroupNorm(...) should be an nn.Module, got {type(module).__name__}")
+    forbid_submodules(module, (nn.GroupNorm,), GROUPNORM_SHORTCUT)
+    params = dict(module.named_parameters())
+    if not affine:
+        if params:
+            fail(f"with affine=False there should be no parameters, found {sorted(params)}")
+        return module
+    for name, init in (("weight", 1.0), ("bias", 0.0)):
+        if name not in params:
+            fail(f"with affine=True, '{name}' should be an nn.Parameter, found parameters {sorted(params)}",
+                 "wrap the tensor in nn.Parameter so the optimiser sees it")
+        expect_tensor(params[name], (channels,), f"{name}", hint="one value per channel")
+        expect_close(params[name], torch.full((channels,), init), f"{name} after __init__",
+                     hint="reset_parameters() sets weight to 1 and bias to 0; call it from __init__")
+    with torch.no_grad():
+        module.weight.normal_(generator=seeded(1))
+        module.bias.normal_(generator=seeded(2))
+    return module
+
+
+@check("GroupNorm")
+def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> int:
+    for seed, (B, C, G, H, W, affine, scale, offset) in enumerate(cases):
+        desc = f"B={B}, C={C}, groups={G}, H={H}, W={W}, affine={affine}, input std {scale:g}"
+        with case(desc):
+            module = _check_groupnorm_parameters(GroupNorm, C, G, affine)
+            module.eps = eps
+            x = torch.randn(B, C, H, W, generator=seeded(seed)) * scale + offset
+            with forbid_ops(GROUPNORM_OPS):
+                got = module(x)
+            weight = module.weight.detach() if affine else None
+            bias = module.bias.detach() if affine else None
+            expected = F.group_norm(x, G, weight, bias, eps)
+            expect_close(got, expected, atol=1e-4, rtol=1e-4,
+                         hint="compare your formula with the one above, term by term",
+                         variants=groupnorm_variants(x, G, eps, weight, bias))
+    return len(cases)
+
+
+SWISH_SHAPES = [(7,), (2, 3, 4, 5)]
+
+
+def swish_variants(x: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
+    return [
+        (torch.sigmoid(x), "you returned sigmoid(x); swish is x * sigmoid(x)"),
+        (x * torch.sigmoid(-x), "sign error: swish is x * sigmoid(x), not x * sigmoid(-x)"),
+        (F.relu(x), "that is ReLU; swish is x * sigmoid(x)"),
+        (x * torch.tanh(x), "you used tanh; swish uses the logistic sigmoid"),
+    ]
+
+
+@check("swish and SiLU")
+def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> int:
+    for seed, shape in enumerate(shapes):
+        with case(f"swish on a tensor of shape {shape}"):
+            x = torch.randn(shape, generator=seeded(seed)) * 4
+            x[..., 0] = 40.0
+            x.view(-1)[-1] = -40.0
+            before = x.clone()
+            with forbid_ops({"silu": SILU_SHORTCUT}):
+                got = swish_fn(x)
+            if not torch.equal(x, before):
+                fail("swish modified its input in place", "return a new tensor: x * torch.sigmoid(x)")
+            expect_close(got, F.silu(before), variants=swish_variants(before))
+    with case("SiLU module"):
+        module = SiLU()
+        if not isinstance(module, nn.Module):
+            fail(f"SiLU() should be an nn.Module, got {type(module).__name__}")
+        forbid_submodules(module, (nn.SiLU,), SILU_SHORTCUT)
+        if list(module.parameters()):
+            fail("SiLU should have no parameters")
+        x = torch.randn(3, 5, generator=seeded(7))
+        with forbid_ops({"silu": SILU_SHORTCUT}):
+            got = module(x)
+        expect_close(got, F.silu(x), "SiLU()(x)", variants=swish_variants(x))
+    return len(shapes) + 1
+
+
+def sinusoidal_table(steps: torch.Tensor, size: int, denominator: float | None = None,
+                     exponent_scale: float = 2.0) -> torch.Tensor:
+    """All sines then all cosines of steps / 10000^(exponent_scale * i / denominator)."""
+    i = torch.arange(size // 2, dtype=torch.float64)
+    angles = steps.double()[:, None] * 10000.0 ** (-exponent_scale * i / (denominator or size))[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def sinusoidal_variants(steps: torch.Tensor, size: int) -> list[tuple[torch.Tensor, str]]:
+    half = size // 2
+    table = sinusoidal_table(steps, size)
+    return [
+        (sinusoidal_table(steps, size, denominator=max(half - 1, 1), exponent_scale=1.0),
+         "you used the tensor2tensor/DDPM-code frequencies 10000^(-i/(D/2-1)); "
+         "this course uses the Transformer's 10000^(-2i/D)"),
+        (sinusoidal_table(steps, size, exponent_scale=1.0), "exponent is missing the factor 2: use 10000^(-2i/D)"),
+        (torch.cat([table[:, :half], table[:, :half]], -1), "half of your channels should be cosines"),
+        (torch.cat([table[:, half:], table[:, half:]], -1), "half of your channels should be sines"),
+    ]
+
+
+def match_columns(got: torch.Tensor, expected: torch.Tensor, atol: float) -> list[int]:
+    """Indices of `got`'s columns that match no column of `expected`, one-to-one.
+
+    Channel order is free (concatenated, interleaved, cos first...), so columns are matched
+    as a set: each expected column must be used exactly once.
+    """
+    distance = torch.cdist(got.T.double(), expected.T.double(), p=float("inf"))
+    unmatched, used = [], set()
+    for col in range(got.shape[1]):
+        candidates = [j for j in distance[col].argsort().tolist() if j not in used]
+        if candidates and distance[col, candidates[0]] <= atol:
+            used.add(candidates[0])
+        else:
+            unmatched.append(col)
+    return unmatched
+
+
+def expect_embedding(got, steps: torch.Tensor, size: int, atol: float = 1e-4) -> None:
+    expect_tensor(got, (len(steps), size), "embedding",
+                  hint="return (batch, embedding_size): one row per step")
+    if not got.is_floating_point():
+        fail(f"embedding should be floating point, got {got.dtype}", "convert the steps with x.float()")
+    got = got.detach()
+    unmatched = match_columns(got, sinusoidal_table(steps, size), atol)
+    if not unmatched:
+        return
+    for variant, hint in sinusoidal_variants(steps, size):
+        if not match_columns(got, variant, atol):
+            fail(f"{len(unmatched)} of {size} channels match no sin/cos channel of the Transformer formula", hint)
+    col = unmatched[0]
+    fail(f"{len(unmatched)} of {size} channels match no sin/cos channel of the Transformer formula "
+         f"(any channel order is accepted); your channel {col} is {got[:4, col].tolist()} for steps "
+         f"{steps[:4].tolist()}", "check the frequencies 1 / 10000^(2i/D) for i = 0 .. D/2-1")
+
+
+SINUSOIDAL_CASES = [(torch.tensor([0, 1, 2, 10, 500, 999]), 32), (torch.tensor([7]), 8)]
+
+
+@check("SinusoidalPositionEmbeddings")
+def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES) -> int:
+    for steps, size in cases:
+        with case(f"embedding_size={size}, steps={steps.tolist()} (int64)"):
+            got = SinusoidalPositionEmbeddings(size)(steps)
+            expect_embedding(got, steps, size)
+    return len(cases)
+
+
+def _projection(module: nn.Module, name: str, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight (C, C), bias (C,)) of a Linear or 1x1 Conv2d attribute, so either layout works."""
+    layer = getattr(module, name, None)
+    if not isinstance(layer, (nn.Linear, nn.Conv2d)):
+        fail(f"SelfAttention should have an attribute '{name}' that is nn.Linear(C, C) or nn.Conv2d(C, C, 1), "
+             f"found {type(layer).__name__}", "keep the attribute names to_q, to_k, to_v, to_out from the stub")
+    weight = layer.weight.detach()
+    if weight.numel() != channels * channels:
+        fail(f"'{name}' has weight shape {tuple(weight.shape)}, expected ({channels}, {channels}) "
+             f"(Linear) or ({channels}, {channels}, 1, 1) (1x1 Conv2d)")
+    bias = layer.bias.detach() if layer.bias is not None else torch.zeros(channels)
+    return weight.reshape(channels, channels), bias
+
+
+def attention_variants(module: nn.Module, x: torch.Tensor, num_heads: int) -> tuple[torch.Tensor, list]:
+    """Multi-head attention with the student's own projection weights (via torch's fused kernel),
+    and what it would be with each known mistake, paired with the hint naming it."""
+    B, C, H, W = x.shape
+    d = C // num_heads
+    tokens = rearrange(x, "b c h w -> b (h w) c")
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (_projection(module, name, C) for name in ("to_q", "to_k", "to_v", "to_out"))
+
+    def attend(scale: float | None = None, softmax_dim: int = -1, split: str = "(heads d)", out_proj: bool = True,
+               unflatten: str = "b (h w) c -> b c h w") -> torch.Tensor:
+        q, k, v = (rearrange(F.linear(tokens, w, b), f"b n {split} -> b heads n d", heads=num_heads)
+                   for w, b in ((wq, bq), (wk, bk), (wv, bv)))
+        if scale is None:
+            mixed = F.scaled_dot_product_attention(q, k, v)
+        else:
+            mixed = (q @ k.transpose(-2, -1) * scale).softmax(dim=softmax_dim) @ v
+        mixed = rearrange(mixed, f"b heads n d -> b n {split}")
+        return rearrange(F.linear(mixed, wo, bo) if out_proj else mixed, unflatten, h=H, w=W)
+
+    root = 1 / math.sqrt(d)
+    return attend(), [
+        (attend(1.0), "the scores are not scaled: divide q.k by sqrt(head_dim)"),
+        (attend(1 / math.sqrt(C)), "you scaled by 1/sqrt(C); scale by 1/sqrt(head_dim), head_dim = C / num_heads"),
+        (attend(1 / d), "you scaled by 1/head_dim; scale by 1/sqrt(head_dim)"),
+        (attend(root, softmax_dim=-2), "the softmax runs over the query axis; it must run over the key axis "
+                                       "(the last axis of scores[b, h, q, k])"),
+        (attend(root, split="(d heads)"), "your heads interleave channels; split channels head-major with '(heads d)'"),
+        (attend(root, out_proj=False), "the output projection to_out is missing"),
+        (attend(root, unflatten="b (w h) c -> b c h w"),
+         "pixels are put back in the wrong order: flatten and unflatten with the same '(h w)'"),
+    ]
+
+
+ATTENTION_HINT = ("compare each step with the formula: project, split heads, scale, softmax over keys, "
+                  "mix values, merge heads, project out")
+ATTENTION_CASES = [(2, 8, 4, 4, 5), (1, 6, 2, 3, 3)]
+
+
+@check("SelfAttention")
+def attention(SelfAttention, cases=ATTENTION_CASES) -> int:
+    for seed, (B, C, heads, H, W) in enumerate(cases):
+        with case(f"B={B}, C={C}, num_heads={heads}, H={H}, W={W}"):
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                module = SelfAttention(C, num_heads=heads)
+            forbid_submodules(module, (nn.MultiheadAttention,), ATTENTION_SHORTCUT)
+            x = torch.randn(B, C, H, W, generator=seeded(seed))
+            with forbid_ops(ATTENTION_OPS):
+                got = module(x)
+            expected, variants = attention_variants(module, x, heads)
+            expect_close(got, expected, atol=1e-5, hint=ATTENTION_HINT, variants=variants)
+    return len(cases)
