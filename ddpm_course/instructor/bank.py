@@ -10,6 +10,7 @@ cell's visible part and hidden part separately, in a fraction of a second, no ke
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import importlib
 import io
@@ -123,6 +124,20 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
                                       _exec(visible, namespace, f"<{lesson}:{gid}:visible>"),
                                       _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>"))
     return results
+
+
+def submission(lesson: str, mutation: Mutation | None = None):
+    """The released notebook as a student would hand it in: every answer cell filled with
+    the solution, `mutation` applied to one of them. Used for nbgrader round trips."""
+    answers = {course.grade_id(c): c.source for c in _notebook(course.solution_path(lesson)).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    notebook = copy.deepcopy(_notebook(course.release_path(lesson)))
+    for cell in notebook.cells:
+        gid = course.grade_id(cell)
+        if gid in answers:
+            source = mutation.apply(answers[gid]) if mutation and mutation.cell == gid else answers[gid]
+            cell.source = course.strip_solution_markers(source)
+    return notebook
 
 
 def bank(lesson: str):

@@ -66,10 +66,10 @@ def reference_source(lesson: str) -> str:
     return header + "\n\n\n".join(cells) + "\n"
 
 
-def export_references() -> list[Path]:
-    """Write every lesson's reference.py; return the paths written."""
+def export_references(names: list[str] | None = None) -> list[Path]:
+    """Write the reference.py of these lessons (default: all); return the paths written."""
     written = []
-    for lesson in lessons():
+    for lesson in names or lessons():
         path = reference_path(lesson)
         path.parent.mkdir(exist_ok=True)
         path.write_text(reference_source(lesson))

@@ -2,6 +2,7 @@
 
     python -m ddpm_course.instructor.release            # write notebooks/ and reference.py files
     python -m ddpm_course.instructor.release --into DIR # release into DIR instead (used by tests)
+    python -m ddpm_course.instructor.release --lesson l1_blocks   # just one lesson
 """
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ def generate_release(release_dir: Path, names: list[str] | None = None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--into", type=Path, default=RELEASE, help="release folder (default: notebooks/)")
+    parser.add_argument("--lesson", action="append", choices=lessons(), help="only this lesson (repeatable)")
     args = parser.parse_args()
-    generate_release(args.into.resolve())
-    print(f"released {', '.join(lessons())} into {args.into}")
+    names = args.lesson or lessons()
     if args.into.resolve() == RELEASE:
-        for path in export_references():
+        for path in export_references(names):
             print(f"exported {path.relative_to(RELEASE.parent)}")
+    generate_release(args.into.resolve(), names)
+    print(f"released {', '.join(names)} into {args.into}")
 
 
 if __name__ == "__main__":
