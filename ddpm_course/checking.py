@@ -26,6 +26,25 @@ class CheckFailure(AssertionError):
     """A check failed. The message says which case, expected vs got, and a hint."""
 
 
+def _show_check_failures_as_messages() -> None:
+    """In IPython/Jupyter, print a CheckFailure as its message alone.
+
+    The traceback frames would only point into the checker, never at the student's bug; the
+    cell still ends in an error output, so nbgrader scores it as failed.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((CheckFailure,), lambda self, etype, value, tb, tb_offset=None:
+                             self.showtraceback((etype, value, None), tb_offset=tb_offset))
+
+
+_show_check_failures_as_messages()
+
+
 def _student_frame(tb) -> str:
     """Where in the student's code an exception was raised: the innermost frame that is
     neither torch nor this package, since that is the line the student must look at."""
