@@ -13,9 +13,35 @@ c.ClearSolutions.code_stub = {
     "python": '# YOUR CODE HERE\nraise NotImplementedError("replace this line with your solution")',
 }
 
-# Per-cell limit while autograding: an infinite loop costs one cell, not the whole batch.
+# Graded notebooks are untrusted code (see README, "Security"). Per-cell limit while
+# autograding: an infinite loop costs one cell, not the whole batch. Override per run with
+# `make autograde TIMEOUT=s MEMORY_MB=n`.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# Quiet kernels: their start-up warnings would repeat once per graded notebook.
+c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+# Each grading kernel gets at most this much address space (MiB): a runaway allocation
+# raises MemoryError in the student's cell. Text output is cut at max_chars per cell.
+c.LimitedKernelManager.memory_mb = 4096
+c.CapOutput.max_lines = 1000
+c.CapOutput.max_chars = 100_000
+c.Autograde.autograde_preprocessors = [
+    "ddpm_course.instructor.sandbox.LimitedExecute",  # Execute, in a memory-limited kernel
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "ddpm_course.instructor.sandbox.CapOutput",  # LimitOutput, plus a cap on characters
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# `make collect LESSON=...` / `nbgrader zip_collect <lesson>`: read student and notebook from the
+# file names of an LMS download. Canvas names each file <name>_[LATE_]<user id>_<submission id>_<file>,
+# with -1, -2 appended to resubmitted files: smithjane_LATE_12345_678901_l1_blocks-1.ipynb.
+# The pattern sees the full path of each extracted file.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*[/\\](?P<student_id>[^/\\_]+)_(?:LATE_|late_)?\d+_\d+_(?P<file_id>[^/\\]+?)(?:-\d+)?\.ipynb$"
+)
 
 # Feedback shows each failure message but neither the hidden test lines nor tracebacks into them.
 c.GenerateFeedback.preprocessors = [
