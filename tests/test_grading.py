@@ -1,11 +1,17 @@
-"""The nbgrader round trip: does autograding score what the bug bank predicts, and keep hidden checks hidden?
+"""Grading at class scale: does autograding score what the bug bank predicts, hide the hidden checks,
+grade in parallel exactly as in sequence, and give every bad submission a record of its own?
 
-One module-scoped autograde run grades every fake student; the tests only read its outputs.
+Three module-scoped autograde runs, the tests only read their outputs:
+- `graded`: a correct, a buggy and an untouched notebook per lesson, 2 workers, the course's limits;
+- `sequential`: the first lesson's three again, one notebook after another;
+- `troubled`: bad submissions of the first lesson, 2 workers, a small timeout and memory limit.
+About 70 s on 2 cores with lesson 1 alone; each further lesson adds three notebooks.
 """
 from __future__ import annotations
 
 import csv
 import html.parser
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +22,13 @@ import pytest
 from ddpm_course.instructor import bank, course, grade
 
 LESSONS = course.lessons()
+FIRST = LESSONS[0]
 KINDS = ("correct", "buggy", "untouched")
+TIMEOUT, MEMORY_MB = 10, 2560  # small limits of the troubled run (a lesson 1 kernel peaks near 1.5 GB)
 
 
 def points(lesson: str) -> dict[str, float]:
-    """Points of each graded cell of a lesson."""
+    """Points of each graded cell of a lesson, in notebook order."""
     return {course.grade_id(c): c.metadata["nbgrader"]["points"]
             for c in course.read(course.solution_path(lesson)).cells if course.is_graded_test(c)}
 
@@ -71,23 +79,35 @@ def hidden_lines(lesson: str, shown: str) -> list[str]:
     return sorted(line for line in lines if len(line) >= 20 and line not in shown)
 
 
+def submit(root: Path, student: str, lesson: str, notebook, name: str | None = None) -> Path:
+    path = root / "submitted" / student / lesson / (name or f"{lesson}.ipynb")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, str):
+        path.write_text(notebook)
+    else:
+        nbformat.write(notebook, path)
+    return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Path:
     """A course root with one correct, one buggy and one untouched notebook per lesson, autograded."""
     root = tmp_path_factory.mktemp("course")
     for lesson in LESSONS:
         for kind in KINDS:
-            path = root / "submitted" / kind / lesson / f"{lesson}.ipynb"
-            path.parent.mkdir(parents=True)
-            nbformat.write(notebook_of(lesson, kind), path)
-    grade.autograde(root)
+            submit(root, kind, lesson, notebook_of(lesson, kind))
+    grade.autograde(root, jobs=2)
     return root
 
 
 @pytest.fixture(scope="module")
 def grades_csv(graded) -> dict[tuple[str, str], dict]:
-    with open(graded / "grades.csv", newline="") as f:
-        return {(row["student"], row["lesson"]): row for row in csv.DictReader(f)}
+    return {(row["student"], row["lesson"]): row for row in read_csv(graded / "grades.csv")}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -98,6 +118,7 @@ def test_autograde_scores_match_the_bank(lesson, kind, grades_csv):
     row = grades_csv[(kind, lesson)]
     assert float(row["max_score"]) == sum(points(lesson).values())
     assert float(row["score"]) == expected_score(lesson, kind)
+    assert row["status"] == "graded"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -126,3 +147,228 @@ def test_make_grade_prints_one_line_per_check_and_the_score():
     assert [line.split()[1] for line in lines[:-1]] == list(points("l1_blocks"))
     for line, (gid, pts) in zip(lines, points("l1_blocks").items()):
         assert line.startswith(f"FAIL {gid} 0/{pts:g}  ") and "not implemented yet" in line, line
+
+
+# Class-scale outputs
+
+
+def test_grades_csv_has_a_row_per_student_and_lesson(graded):
+    """Does grades.csv hold exactly one row per student x lesson, with a status and reason column?"""
+    rows = read_csv(graded / "grades.csv")
+    assert list(rows[0]) == ["student", "lesson", "score", "max_score", "status", "reason"]
+    assert sorted((r["student"], r["lesson"]) for r in rows) == sorted((k, l) for k in KINDS for l in LESSONS)
+
+
+def test_exercise_breakdown_counts_passes_per_check(graded):
+    """Does reports/exercises.csv give each graded cell's pass rate over the class, and is there a chart?"""
+    rows = {(r["lesson"], r["grade_id"]): r for r in read_csv(graded / "reports" / "exercises.csv")}
+    assert set(rows) == {(lesson, gid) for lesson in LESSONS for gid in points(lesson)}
+    for lesson in LESSONS:
+        bug = first_bug(lesson)
+        for gid in points(lesson):
+            passed = 1 + (gid not in {bug.fails, *bug.also_fails})  # correct always, buggy unless broken
+            assert (int(rows[(lesson, gid)]["graded"]), int(rows[(lesson, gid)]["passed"])) == (3, passed)
+    assert (graded / "reports" / "exercises.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+SEQUENTIAL = ("correct", "buggy")
+
+
+@pytest.fixture(scope="module")
+def sequential(graded, tmp_path_factory) -> Path:
+    """Two of the first lesson's submissions of `graded`, graded again by one worker, one after the other."""
+    root = tmp_path_factory.mktemp("sequential")
+    for kind in SEQUENTIAL:
+        shutil.copytree(graded / "submitted" / kind / FIRST, root / "submitted" / kind / FIRST)
+    grade.autograde(root, jobs=1, feedback=False)
+    return root
+
+
+def test_parallel_grading_equals_sequential_grading(graded, sequential):
+    """Do two workers give every student and every check the same score as one worker?"""
+    def scores(root: Path) -> list[tuple]:
+        return sorted((r["student"], r["grade_id"], r["score"]) for r in read_csv(root / "reports" / "cells.csv")
+                      if r["lesson"] == FIRST and r["student"] in SEQUENTIAL)
+    assert scores(sequential) == scores(graded)
+    assert len(scores(graded)) == len(SEQUENTIAL) * len(points(FIRST))
+
+
+# Bad submissions, all of the first lesson, graded in one run next to each other
+
+
+def cell_index(notebook, grade_id: str) -> int:
+    return next(i for i, c in enumerate(notebook.cells) if course.grade_id(c) == grade_id)
+
+
+def last_answer(lesson: str) -> str:
+    return [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells
+            if c.metadata.get("nbgrader", {}).get("solution")][-1]
+
+
+def checks_after(lesson: str, answer: str) -> list[str]:
+    """Graded cells below an answer cell: those that fail when the answer never gets defined."""
+    solution = course.read(course.solution_path(lesson))
+    return [course.grade_id(c) for c in solution.cells[cell_index(solution, answer):] if course.is_graded_test(c)]
+
+
+def first_code_cell(notebook) -> int:
+    return next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
+
+
+def with_code_on_top_of(notebook, grade_id: str, code: str):
+    cell = notebook.cells[cell_index(notebook, grade_id)]
+    cell.source = code + "\n" + cell.source
+    return notebook
+
+
+def with_new_cell(notebook, code: str):
+    """The notebook with a cell of `code` right after its imports."""
+    notebook.cells.insert(first_code_cell(notebook) + 1, nbformat.v4.new_code_cell(code))
+    return notebook
+
+
+def tampered(lesson: str):
+    """The first bug, its check cell edited to `pass`, and another check cell deleted."""
+    bug = first_bug(lesson)
+    notebook = bank.submission(lesson, bug)
+    notebook.cells[cell_index(notebook, bug.fails)].source = "pass"
+    deleted = next(gid for gid in points(lesson) if gid not in {bug.fails, *bug.also_fails})
+    del notebook.cells[cell_index(notebook, deleted)]
+    return notebook, deleted
+
+
+def shadow_package(folder: Path) -> None:
+    """A fake ddpm_course whose checks and hidden checks pass anything, plus a checks.py."""
+    package = folder / "ddpm_course" / FIRST
+    package.mkdir(parents=True)
+    (folder / "ddpm_course" / "__init__.py").write_text("")
+    (folder / "ddpm_course" / "checking.py").write_text("def run_hidden(*args, **kwargs):\n    pass\n")
+    (package / "__init__.py").write_text("")
+    (package / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
+    (folder / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
+
+
+HOG = "def _hog():\n    chunks = []\n    while True:\n        chunks.append(bytearray(50_000_000))\n\n_hog()"
+LOOP = "while True:\n    pass"
+CRASH = "import os\nos._exit(1)"
+CHATTY = 'for _ in range(10):\n    print("x" * 10_000_000)'  # 100 MB, in lines of 10 MB
+
+
+@pytest.fixture(scope="module")
+def troubled(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    """A class of bad submissions of the first lesson, graded together with small limits."""
+    root = tmp_path_factory.mktemp("troubled")
+    lesson, solution = FIRST, bank.submission(FIRST)
+    submit(root, "invalid", lesson, nbformat.writes(solution)[:500])
+    (root / "submitted" / "absent" / lesson).mkdir(parents=True)
+    (root / "submitted" / "absent" / lesson / "notes.txt").write_text("I could not make it work")
+    # cases that cannot hide each other share a notebook: a kernel start and a torch import each
+    submit(root, "misnamed_chatty", lesson, with_new_cell(bank.submission(lesson), CHATTY),
+           name=f"{lesson} (1).ipynb")
+    submit(root, "tampered", lesson, tampered(lesson)[0])
+    broken = bank.submission(lesson)
+    imports = broken.cells[first_code_cell(broken)]
+    imports.source = "import no_such_module_anywhere\n" + imports.source
+    submit(root, "raises", lesson, broken)
+    submit(root, "loops_then_hogs", lesson,
+           with_code_on_top_of(with_new_cell(bank.submission(lesson), LOOP), last_answer(lesson), HOG))
+    submit(root, "crash", lesson, with_code_on_top_of(bank.submission(lesson), last_answer(lesson), CRASH))
+    shadow_package(submit(root, "shadow", lesson, course.read(course.release_path(lesson))).parent)
+    grade.autograde(root, jobs=2, timeout=TIMEOUT, memory_mb=MEMORY_MB)
+    return root, {row["student"]: row for row in read_csv(root / "grades.csv")}
+
+
+def _full() -> float:
+    return sum(points(FIRST).values())
+
+
+def _without_last_answer() -> float:
+    return _full() - sum(points(FIRST)[gid] for gid in checks_after(FIRST, last_answer(FIRST)))
+
+
+def _tampered_score() -> float:
+    bug, (_, deleted) = first_bug(FIRST), tampered(FIRST)
+    return _full() - sum(points(FIRST)[gid] for gid in {bug.fails, *bug.also_fails, deleted})
+
+
+BAD = {  # student: (status, score, what the reason says)
+    "invalid": ("invalid", lambda: 0, ["not a readable notebook"]),
+    "absent": ("missing", lambda: 0, ["notes.txt"]),
+    "misnamed_chatty": ("graded", _full, [f"submitted as '{FIRST} (1).ipynb'"]),
+    "tampered": ("graded", _tampered_score, [f"failed: {first_bug(FIRST).fails}", "deleted"]),
+    "raises": ("graded", lambda: 0, ["ModuleNotFoundError"]),
+    "loops_then_hogs": ("graded", _without_last_answer, ["time limit", "out of memory"]),
+    "crash": ("graded", _without_last_answer, ["kernel died"]),
+    "shadow": ("graded", lambda: 0, ["extra files not used for grading: checks.py, ddpm_course"]),
+}
+
+
+@pytest.mark.parametrize("student", BAD)
+def test_bad_submission_gets_its_own_clear_record(student, troubled):
+    """Does each bad submission get the status, score and reason it deserves, without stopping the batch?"""
+    status, score, says = BAD[student]
+    row = troubled[1][student]
+    assert (row["status"], float(row["score"]), float(row["max_score"])) == (status, score(), _full())
+    assert all(words in row["reason"] for words in says), row["reason"]
+
+
+def test_every_student_of_a_troubled_class_has_feedback(troubled):
+    """Does every student, graded or not, get a feedback page, which says why when there is no score?"""
+    root, rows = troubled
+    assert set(rows) == set(BAD)
+    for student, row in rows.items():
+        text = html_text(root / "feedback" / student / FIRST / f"{FIRST}.html")
+        if row["status"] != "graded":
+            assert row["reason"].split(" (")[0] in text
+
+
+def test_edited_check_cell_is_restored_before_grading(troubled):
+    """Is a check cell the student replaced with `pass` run as the original, hidden part included?"""
+    root, _ = troubled
+    notebook = course.read(root / "autograded" / "tampered" / FIRST / f"{FIRST}.ipynb")
+    bug = first_bug(FIRST)
+    cell = notebook.cells[cell_index(notebook, bug.fails)]
+    assert "run_hidden(" in cell.source
+    assert any(bug.says in output.get("evalue", "") for output in cell.outputs)
+
+
+def test_huge_output_is_cut_in_autograded_notebook_and_feedback(troubled):
+    """Does a student who printed 100 MB leave an autograded notebook and a feedback page under 1 MB?"""
+    root, _ = troubled
+    assert (root / "autograded" / "misnamed_chatty" / FIRST / f"{FIRST}.ipynb").stat().st_size < 2**20
+    assert (root / "feedback" / "misnamed_chatty" / FIRST / f"{FIRST}.html").stat().st_size < 2**20
+
+
+def test_files_next_to_a_submission_never_reach_the_kernel(troubled):
+    """Does grading leave a submitted ddpm_course/ and checks.py out of the kernel's folder?"""
+    root, _ = troubled
+    assert sorted(p.name for p in (root / "autograded" / "shadow" / FIRST).iterdir()) == [f"{FIRST}.ipynb"]
+
+
+def test_files_next_to_a_notebook_would_shadow_the_course_package(troubled):
+    """Is the attack real: would a kernel started in the submission folder import the fake checks?"""
+    folder = troubled[0] / "submitted" / "shadow" / FIRST
+    result = subprocess.run([sys.executable, "-c", f"from ddpm_course.{FIRST} import checks; print(checks.__file__)"],
+                            cwd=folder, capture_output=True, text=True)
+    assert Path(result.stdout.strip()).parent.parent.parent == folder
+
+
+def test_zip_collect_turns_an_lms_download_into_submitted(tmp_path):
+    """Does `make collect` file each notebook of a Canvas-style zip under submitted/<student>/<lesson>/?"""
+    import zipfile
+
+    from ddpm_course.instructor.collect import zip_collect
+    from ddpm_course.instructor.triage import triage
+    archive = tmp_path / "downloaded" / FIRST / "archive"
+    archive.mkdir(parents=True)
+    text = nbformat.writes(course.read(course.release_path(FIRST)))
+    with zipfile.ZipFile(archive / "submissions.zip", "w") as z:
+        z.writestr(f"smithjane_12345_678901_{FIRST}.ipynb", text)
+        z.writestr(f"doejohn_LATE_23456_789012_{FIRST}-1.ipynb", text)
+        z.writestr("leeann_34567_890123_Untitled.ipynb", text)
+    collected = zip_collect(tmp_path, FIRST)
+    assert [p.relative_to(tmp_path).as_posix() for p in collected] == [
+        f"submitted/doejohn/{FIRST}/{FIRST}.ipynb", f"submitted/leeann/{FIRST}/Untitled.ipynb",
+        f"submitted/smithjane/{FIRST}/{FIRST}.ipynb"]
+    tasks, records = triage(tmp_path)
+    assert sorted(t.student for t in tasks) == ["doejohn", "leeann", "smithjane"] and records == []

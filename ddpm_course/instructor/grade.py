@@ -2,54 +2,42 @@
 
     python -m ddpm_course.instructor.grade NOTEBOOK.ipynb   # `make grade NB=...`: one notebook
     python -m ddpm_course.instructor.grade --all            # `make autograde`: every submission
+        [--jobs N] [--lesson NAME] [--timeout S] [--memory-mb M] [--root DIR]
 
-`--all` grades submitted/<student>/<lesson>/<lesson>.ipynb in the course root, writes the
-gradebook, autograded/, HTML feedback in feedback/ and grades.csv. A single notebook is
-graded in a throwaway course folder, so it never touches the instructor's gradebook.
+`--all` grades submitted/<student>/<lesson>/<lesson>.ipynb in the course root with N parallel
+workers (default: one per core) and writes the gradebook, autograded/, HTML feedback in
+feedback/, grades.csv (with a status and reason per student and lesson) and reports/
+(cells.csv, exercises.csv, exercises.png). Missing, unreadable or misnamed notebooks, and
+notebooks that hang, exhaust memory or crash their kernel, each get a record of their own;
+they never stop the batch. A single notebook is graded in a throwaway course folder, so it
+never touches the instructor's gradebook.
 """
 from __future__ import annotations
 
 import argparse
-import csv
+import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
 from pathlib import Path
+from typing import Callable
 
 from nbgrader.api import Gradebook
 
-from ddpm_course.instructor import course
+from ddpm_course.instructor import course, reports, triage, workers
 from ddpm_course.instructor.nbgrader_api import check, make_api
+from ddpm_course.instructor.sandbox import grading_environment, limits_config
+from ddpm_course.instructor.triage import CellGrade, Record
 
 
-@dataclass
-class CellGrade:
-    grade_id: str
-    score: float
-    max_score: float
-    message: str
-
-
-def submissions(root: Path) -> list[tuple[str, str]]:
-    """(student, lesson) pairs found under root/submitted."""
-    return sorted((p.parent.parent.name, p.parent.name) for p in (root / "submitted").glob("*/*/*.ipynb")
-                  if p.stem == p.parent.name and p.parent.name in course.lessons())
-
-
-def failure_messages(notebook: Path) -> dict[str, str]:
-    """First line of the error shown under each graded cell of an autograded notebook."""
-    messages = {}
-    for cell in course.read(notebook).cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and course.grade_id(cell):
-                messages[course.grade_id(cell)] = f"{output['ename']}: {output['evalue']}".split("\n")[0]
-    return messages
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cell_grades(root: Path, student: str, lesson: str) -> list[CellGrade]:
     """Per graded cell results of one autograded submission, in notebook order."""
-    messages = failure_messages(root / "autograded" / student / lesson / f"{lesson}.ipynb")
+    messages = reports.failure_messages(root / "autograded" / student / lesson / f"{lesson}.ipynb")
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         notebook = gradebook.find_submission_notebook(lesson, lesson, student)
         grades = {g.name: CellGrade(g.name, g.score, g.max_score, messages.get(g.name, ""))
@@ -58,27 +46,51 @@ def cell_grades(root: Path, student: str, lesson: str) -> list[CellGrade]:
     return [grades[gid] for gid in order if gid in grades]
 
 
-def autograde(root: Path, feedback: bool = True) -> dict[tuple[str, str], list[CellGrade]]:
-    """Grade every submission under root/submitted; write feedback/ and grades.csv."""
-    pairs = submissions(root)
-    lessons = sorted({lesson for _, lesson in pairs})
-    with tempfile.TemporaryDirectory() as tmp:
-        api = make_api(root, Path(tmp) / "release")
-        for lesson in lessons:
-            # records the source cells, hidden tests included, that autograde restores
-            check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
-        for student, lesson in pairs:
-            check(api.autograde(lesson, student, force=True), f"autograde {lesson} for {student}")
-        if feedback:
-            for lesson in lessons:
-                check(api.generate_feedback(lesson, force=True), f"generate_feedback {lesson}")
-    results = {pair: cell_grades(root, *pair) for pair in pairs}
-    with open(root / "grades.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "lesson", "score", "max_score"])
-        for (student, lesson), grades in results.items():
-            writer.writerow([student, lesson, sum(g.score for g in grades), sum(g.max_score for g in grades)])
-    return results
+def settle(root: Path, result: workers.Result) -> Record:
+    """Merge a worker's result into the course root and turn it into the student's record."""
+    task = result.task
+    if result.error:
+        known = [text for name, text in reports.CAUSES.items() if name in result.error]
+        return Record(task.student, task.lesson, "error", 0, triage.max_score(task.lesson),
+                      "; ".join([f"could not be graded: {result.error}", *known, *task.notes]))
+    workers.merge(root, result)
+    cells = cell_grades(root, task.student, task.lesson)
+    errors = reports.errors_outside_checks(root / "autograded" / task.student / task.lesson / f"{task.lesson}.ipynb")
+    return Record(task.student, task.lesson, "graded", sum(g.score for g in cells), sum(g.max_score for g in cells),
+                  reports.reason(cells, task.notes, errors), cells)
+
+
+def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,
+              timeout: int | None = None, memory_mb: int | None = None, feedback: bool = True,
+              progress: Callable[[Record], None] = lambda record: None) -> list[Record]:
+    """Grade every submission under root/submitted (only `lessons`, if given) with `jobs` workers;
+    write the gradebook, autograded/, feedback/, grades.csv and reports/. Returns every record."""
+    grading_environment()
+    tasks, records = triage.triage(root, lessons)
+    for record in records:
+        progress(record)
+    graded_lessons = [lesson for lesson in course.lessons() if lesson in {t.lesson for t in tasks}]
+    with tempfile.TemporaryDirectory(prefix="ddpm-grading-") as tmp:
+        scratch = Path(tmp)
+        template = scratch / "template"
+        template.mkdir()
+        for course_root in (root, template):
+            # records each lesson's source cells, hidden tests included, that autograde restores
+            api = make_api(course_root, scratch / "release")
+            for lesson in graded_lessons:
+                check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
+        for result in workers.run(tasks, jobs or cores(), template / "gradebook.db", scratch / "workers",
+                                  limits_config(timeout, memory_mb), feedback):
+            records.append(settle(root, result))
+            progress(records[-1])
+    if feedback:
+        for record in records:
+            if record.status != "graded":
+                reports.write_notice(root, record)
+    reports.write_grades(root, records)
+    reports.write_cells(root, records)
+    reports.write_exercises(root, records)
+    return records
 
 
 def lesson_of(notebook: Path) -> str:
@@ -89,7 +101,7 @@ def lesson_of(notebook: Path) -> str:
     raise SystemExit(f"cannot tell which lesson {notebook} is: name it after one of {course.lessons()}")
 
 
-def grade_one(notebook: Path) -> list[CellGrade]:
+def grade_one(notebook: Path, timeout: int | None = None, memory_mb: int | None = None) -> Record:
     """Autograde one notebook in a throwaway course folder."""
     lesson = lesson_of(notebook)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,30 +109,46 @@ def grade_one(notebook: Path) -> list[CellGrade]:
         target = root / "submitted" / "student" / lesson / f"{lesson}.ipynb"
         target.parent.mkdir(parents=True)
         shutil.copy(notebook, target)
-        return autograde(root, feedback=False)[("student", lesson)]
+        return autograde(root, jobs=1, timeout=timeout, memory_mb=memory_mb, feedback=False)[0]
 
 
-def report(grades: list[CellGrade]) -> str:
+def report(record: Record) -> str:
+    """One line per graded cell, then the score: what `make grade` prints."""
     lines = [f"{'PASS' if g.score == g.max_score else 'FAIL'} {g.grade_id} {g.score:g}/{g.max_score:g}"
-             + (f"  {g.message}" if g.message else "") for g in grades]
-    lines.append(f"score: {sum(g.score for g in grades):g} / {sum(g.max_score for g in grades):g}")
+             + (f"  {g.message}" if g.message else "") for g in record.cells]
+    if record.status != "graded":
+        lines.append(f"{record.status.upper()}  {record.reason}")
+    lines.append(f"score: {record.score:g} / {record.max_score:g}")
     return "\n".join(lines)
+
+
+def summary_line(record: Record) -> str:
+    return (f"{record.student} {record.lesson}: {record.score:g} / {record.max_score:g}  {record.status}"
+            + (f"  ({record.reason})" if record.reason else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebook", nargs="?", type=Path, help="one student notebook to grade")
     parser.add_argument("--all", action="store_true", help="grade every submission under submitted/")
+    parser.add_argument("--jobs", type=int, default=None, help=f"parallel workers (default: cores, {cores()})")
+    parser.add_argument("--lesson", action="append", choices=course.lessons(), help="only this lesson (repeatable)")
+    parser.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py)")
+    parser.add_argument("--memory-mb", type=int, help="address space per kernel in MiB, 0 for none "
+                                                      "(default: nbgrader_config.py)")
+    parser.add_argument("--root", type=Path, default=course.ROOT, help="course folder (default: this repository)")
     args = parser.parse_args()
     if args.all:
-        results = autograde(course.ROOT)
-        for (student, lesson), grades in results.items():
-            print(f"{student} {lesson}: {sum(g.score for g in grades):g} / {sum(g.max_score for g in grades):g}")
-        print(f"graded {len(results)} submissions: grades.csv, feedback/")
+        start = time.perf_counter()
+        records = autograde(args.root.resolve(), args.jobs, args.lesson, args.timeout, args.memory_mb,
+                            progress=lambda record: print(summary_line(record), flush=True))
+        counts = {s: sum(r.status == s for r in records) for s in ("graded", "missing", "invalid", "error")}
+        print(f"{len(records)} submissions ({', '.join(f'{n} {s}' for s, n in counts.items())}) in "
+              f"{time.perf_counter() - start:.0f} s: grades.csv, feedback/, reports/exercises.png")
     elif args.notebook:
         if not args.notebook.is_file():
             sys.exit(f"no such notebook: {args.notebook}")
-        print(report(grade_one(args.notebook.resolve())))
+        print(report(grade_one(args.notebook.resolve(), args.timeout, args.memory_mb)))
     else:
         parser.error("give a notebook, or --all")
 

@@ -1,0 +1,120 @@
+"""Find what each student handed in, before anything runs: a notebook to grade, or a reason why not.
+
+Expected: submitted/<student>/<lesson>/<lesson>.ipynb (what `nbgrader zip_collect` writes).
+Every student x lesson gets exactly one outcome:
+
+- a `Task` (grade this file), with notes: a lone notebook under another name is graded
+  as if correctly named; graded cells deleted or untagged; extra files, never copied;
+- a `Record` with status "missing" (no folder, no notebook, or several and none named
+  right) or "invalid" (not a readable notebook): score 0, and the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from ddpm_course.instructor import course
+
+# Files a submission folder may hold besides the notebook that mean nothing to grading.
+HARMLESS = {"timestamp.txt", ".ipynb_checkpoints"}
+
+
+@dataclass
+class CellGrade:
+    grade_id: str
+    score: float
+    max_score: float
+    message: str
+
+
+@dataclass
+class Record:
+    """The outcome for one student and lesson, as grades.csv shows it."""
+    student: str
+    lesson: str
+    status: str  # graded | missing | invalid | error
+    score: float
+    max_score: float
+    reason: str = ""
+    cells: list[CellGrade] = field(default_factory=list)
+
+
+@dataclass
+class Task:
+    """A notebook to autograde, and what triage noticed about it."""
+    student: str
+    lesson: str
+    notebook: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def max_score(lesson: str) -> float:
+    return sum(c.metadata["nbgrader"]["points"] for c in course.read(course.solution_path(lesson)).cells
+               if course.is_graded_test(c))
+
+
+def graded_ids(notebook) -> list[str]:
+    return [course.grade_id(c) for c in notebook.cells if course.is_graded_test(c)]
+
+
+def students(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "submitted").glob("*") if p.is_dir() and not p.name.startswith("."))
+
+
+def lessons_submitted(root: Path) -> list[str]:
+    """Lessons of the course that at least one student folder holds, in course order."""
+    found = {p.name for p in (root / "submitted").glob("*/*") if p.is_dir()}
+    return [lesson for lesson in course.lessons() if lesson in found]
+
+
+def strays(root: Path) -> list[Path]:
+    """Folders in student folders that are no lesson of the course (a misnamed upload)."""
+    return sorted(p for p in (root / "submitted").glob("*/*")
+                  if p.is_dir() and p.name not in course.lessons() and p.name not in HARMLESS)
+
+
+def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
+    folder = root / "submitted" / student / lesson
+    expected = folder / f"{lesson}.ipynb"
+
+    def record(status: str, reason: str) -> Record:
+        return Record(student, lesson, status, 0, max_score(lesson), reason)
+
+    if not folder.is_dir():
+        return record("missing", f"nothing submitted: no folder submitted/{student}/{lesson}/")
+    notes = []
+    if expected.is_file():
+        notebook = expected
+    else:
+        others = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+        if len(others) != 1:
+            found = ", ".join(p.name for p in sorted(folder.iterdir())) or "an empty folder"
+            return record("missing", f"no {lesson}.ipynb in submitted/{student}/{lesson}/ (found: {found})")
+        notebook = others[0]
+        notes.append(f"submitted as '{notebook.name}', graded as {lesson}.ipynb")
+    try:
+        parsed = nbformat.read(notebook, as_version=4)
+    except Exception as err:  # anything unreadable is the student's file, not a grader bug
+        first = str(err).strip().split("\n")[0][:200]
+        return record("invalid", f"{notebook.name} is not a readable notebook ({type(err).__name__}: {first})")
+    lost = [gid for gid in graded_ids(course.read(course.release_path(lesson))) if gid not in graded_ids(parsed)]
+    if lost:
+        notes.append(f"graded cells deleted or retagged: {', '.join(lost)}")
+    extra = sorted(p.name for p in folder.iterdir() if p != notebook and p.name not in HARMLESS)
+    if extra:
+        notes.append(f"extra files not used for grading: {', '.join(extra)}")
+    return Task(student, lesson, notebook, notes)
+
+
+def triage(root: Path, lessons: list[str] | None = None) -> tuple[list[Task], list[Record]]:
+    """Every student x lesson under root/submitted: tasks to grade, and records settled already.
+
+    `lessons` defaults to every lesson that somebody submitted."""
+    tasks, records = [], []
+    for student in students(root):
+        for lesson in lessons or lessons_submitted(root):
+            outcome = triage_one(root, student, lesson)
+            (tasks if isinstance(outcome, Task) else records).append(outcome)
+    return tasks, records

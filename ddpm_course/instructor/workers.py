@@ -1,0 +1,166 @@
+"""Autograde many notebooks at once, each worker in a private nbgrader course of its own.
+
+nbgrader grades one notebook at a time and keeps its gradebook in SQLite, which takes one
+writer at a time. So each worker process gets its own course folder (its own gradebook,
+autograded/ and feedback/), copied from a template that already knows the lessons; it
+grades a notebook there and returns the grades. The main process merges each result into
+the instructor's gradebook and folders serially, as results arrive: parallel executions,
+serial database writes.
+
+A worker copies only the notebook into its course, never other files of the submission
+folder: nbgrader would copy them next to the notebook, where the kernel (whose cwd and
+sys.path[0] that folder is) would import a student's `ddpm_course/` or `checks.py` instead
+of the course's.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from nbgrader.api import Gradebook
+from sqlalchemy.exc import SAWarning
+from traitlets.config import Config
+
+from ddpm_course.instructor.nbgrader_api import make_api
+from ddpm_course.instructor.sandbox import grading_environment
+from ddpm_course.instructor.triage import Task
+
+# nbgrader's own gradebook code trips these; they say nothing about the grades.
+warnings.filterwarnings("ignore", category=SAWarning)
+
+
+@dataclass
+class GradeRow:
+    name: str
+    auto_score: float | None
+    comment: str | None = None
+
+
+@dataclass
+class Result:
+    """What one worker learnt about one notebook; `error` is set when nbgrader gave up on it."""
+    task: Task
+    grades: list[GradeRow] = field(default_factory=list)
+    comments: dict[str, str | None] = field(default_factory=dict)
+    timestamp: datetime | None = None
+    autograded: Path | None = None
+    feedback: Path | None = None
+    error: str = ""
+
+
+# The last line of a traceback: "package.module.SomeError: message".
+_TRACEBACK_END = re.compile(r"^\s*(?:\w+\.)*(\w+(?:Error|Exception|Interrupt)): (.*)$")
+
+_worker: dict = {}  # this process's course folder and nbgrader API
+
+
+def start_worker(template: Path, scratch: Path, config: Config, feedback: bool) -> None:
+    """Give this process a course folder of its own, with a copy of the template gradebook."""
+    grading_environment()
+    root = Path(scratch) / f"worker-{os.getpid()}"
+    root.mkdir(parents=True)
+    shutil.copy(template, root / "gradebook.db")
+    api = make_api(root, root / "release")
+    api.update_config(config)
+    _worker.update(root=root, api=api, feedback=feedback)
+
+
+def nbgrader_error(result: dict) -> str:
+    """The exception that made nbgrader give up on a notebook (e.g. `DeadKernelError: Kernel died`),
+    from the tracebacks in its log, rather than its closing "see the above traceback"."""
+    text = (result.get("log") or "") + "\n" + (result.get("error") or "")
+    ends = [f"{m.group(1)}: {m.group(2)}" for m in map(_TRACEBACK_END.match, text.split("\n"))
+            if m and m.group(1) != "NbGraderException"]
+    errors = [line for line in text.split("\n") if line.startswith("[ERROR]")]
+    return (ends or errors or ["unknown error"])[-1][:300]
+
+
+def grade(task: Task) -> Result:
+    """Autograde one notebook in this worker's course folder."""
+    root, api = _worker["root"], _worker["api"]
+    folder = root / "submitted" / task.student / task.lesson
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    shutil.copyfile(task.notebook, folder / f"{task.lesson}.ipynb")
+    stamp = task.notebook.parent / "timestamp.txt"
+    if stamp.is_file():
+        shutil.copyfile(stamp, folder / "timestamp.txt")
+    outcome = api.autograde(task.lesson, task.student, force=True)
+    if not outcome.get("success"):
+        return Result(task, error=nbgrader_error(outcome))
+    if _worker["feedback"]:
+        api.generate_feedback(task.lesson, task.student, force=True)
+    with Gradebook(api.coursedir.db_url) as gradebook:
+        notebook = gradebook.find_submission_notebook(task.lesson, task.lesson, task.student)
+        grades = [GradeRow(g.name, g.auto_score) for g in notebook.grades]
+        comments = {c.name: c.auto_comment for c in notebook.comments}
+        timestamp = notebook.assignment.timestamp
+    return Result(task, grades, comments, timestamp, root / "autograded" / task.student / task.lesson,
+                  root / "feedback" / task.student / task.lesson)
+
+
+def _context():
+    """A fresh process per worker, that imports nbgrader once for all of them where it can.
+    Never plain fork: the caller may be a multi-threaded process (torch, pytest)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods and sys.platform != "darwin":
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def run(tasks: list[Task], jobs: int, template: Path, scratch: Path, config: Config,
+        feedback: bool = True) -> Iterator[Result]:
+    """Grade every task with `jobs` workers; yield each result as soon as it is done.
+    jobs=1 grades in this process, one notebook after another."""
+    if jobs <= 1 or len(tasks) <= 1:
+        start_worker(template, scratch, config, feedback)
+        for task in tasks:
+            yield _guarded(grade, task)
+        return
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_context(),
+                             initializer=start_worker, initargs=(template, scratch, config, feedback)) as pool:
+        futures = {pool.submit(grade, task): task for task in tasks}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # a worker that died takes only its own notebook with it
+                yield Result(futures[future], error=f"grading worker failed: {type(err).__name__}: {err}")
+
+
+def _guarded(function, task: Task) -> Result:
+    try:
+        return function(task)
+    except Exception as err:
+        return Result(task, error=f"grading failed: {type(err).__name__}: {err}")
+
+
+def merge(root: Path, result: Result) -> None:
+    """Write one worker's result into the instructor's gradebook, autograded/ and feedback/,
+    as nbgrader's SaveAutoGrades would have."""
+    task = result.task
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        gradebook.update_or_create_student(task.student)
+        gradebook.update_or_create_submission(task.lesson, task.student, timestamp=result.timestamp)
+        for row in result.grades:
+            grade_ = gradebook.find_grade(row.name, task.lesson, task.lesson, task.student)
+            grade_.auto_score = row.auto_score
+            grade_.needs_manual_grade = grade_.manual_score is not None or row.auto_score is None
+        for name, text in result.comments.items():
+            gradebook.find_comment(name, task.lesson, task.lesson, task.student).auto_comment = text
+        gradebook.db.commit()
+    for kind, source in (("autograded", result.autograded), ("feedback", result.feedback)):
+        target = root / kind / task.student / task.lesson
+        shutil.rmtree(target, ignore_errors=True)
+        if source is not None and source.is_dir():
+            shutil.copytree(source, target)
