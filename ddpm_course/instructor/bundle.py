@@ -1,0 +1,117 @@
+"""`make student-bundle [LESSON=name]`: a zip of what students need up to a lesson, and nothing more.
+
+    python -m ddpm_course.instructor.bundle [--lesson NAME] [--into dist/]
+
+dist/ddpm-course-<lesson>.zip holds one folder, ddpm-course-<lesson>/, with
+- notebooks/ of every lesson up to <lesson> (the student release),
+- the support package ddpm_course/: its top-level modules and, for every lesson up to
+  <lesson>, the visible checks and helpers; never instructor/, hidden.py or bugs.py, and the
+  reference solutions (reference.py) only of lessons *before* <lesson>: later lessons build
+  on them, and they would be the answers of <lesson> itself;
+- assets/, requirements.txt, pyproject.toml, and a short README for students.
+The default lesson is the last one. Files are chosen by an allowlist, so a module that a
+lesson adds later stays out until a rule here lets it in.
+"""
+from __future__ import annotations
+
+import argparse
+import zipfile
+from pathlib import Path
+
+from ddpm_course.instructor import course
+
+NEVER = {"hidden.py", "bugs.py"}
+TOP_FILES = ("requirements.txt", "pyproject.toml")
+
+README = """# DDPM from scratch: {title}
+
+You build the denoising diffusion model of Ho et al. (2020) piece by piece, in Jupyter
+notebooks with checks that tell you within a second what is wrong.
+
+## Set up (Python 3.10+)
+
+    python -m venv .venv
+    .venv/bin/pip install -r requirements.txt -e .      # Windows: .venv\\Scripts\\pip ...
+    .venv/bin/jupyter lab notebooks/
+
+On Colab: upload this zip, then run `!unzip -q {name}.zip`, `%cd {name}` and
+`!pip install -q einops fancy_einsum -e .` in the first cell.
+
+## Work through a lesson
+
+Open notebooks/<lesson>/<lesson>.ipynb. Each part explains an idea, then gives a stub:
+replace its `raise NotImplementedError(...)` line with your code and run the check cell
+below it. A check prints `passed`, or one message that names the failing case, shows
+expected vs got, and gives a hint. Grading adds hidden cases: aim for correct code, not
+green checks. Keep the names a stub prescribes.
+
+## Hand in
+
+Save the notebook and hand in notebooks/<lesson>/<lesson>.ipynb under that file name,
+without other files.
+
+Lessons in this bundle: {lessons}.
+"""
+
+
+def bundle_name(lesson: str) -> str:
+    return f"ddpm-course-{lesson}"
+
+
+def package_files(lesson: str) -> list[Path]:
+    """Files of ddpm_course a student of `lesson` gets (see the module docstring)."""
+    lessons = course.lessons()
+    earlier = lessons[:lessons.index(lesson)]
+    files = [p for p in course.PACKAGE.glob("*.py")]
+    for name in earlier + [lesson]:
+        for path in (course.PACKAGE / name).rglob("*.py"):
+            if path.name in NEVER or "__pycache__" in path.parts:
+                continue
+            if path.name == "reference.py" and name == lesson:
+                continue
+            files.append(path)
+    return sorted(files)
+
+
+def contents(lesson: str) -> dict[str, Path]:
+    """Path inside the zip -> file in the repository."""
+    lessons = course.lessons()
+    chosen = package_files(lesson)
+    for name in lessons[:lessons.index(lesson) + 1]:
+        chosen += [p for p in (course.RELEASE / name).rglob("*")
+                   if p.is_file() and ".ipynb_checkpoints" not in p.parts]
+    chosen += [p for p in (course.ROOT / "assets").rglob("*") if p.is_file()]
+    chosen += [course.ROOT / name for name in TOP_FILES]
+    prefix = bundle_name(lesson)
+    return {f"{prefix}/{p.relative_to(course.ROOT).as_posix()}": p for p in chosen}
+
+
+def build(lesson: str, into: Path) -> Path:
+    """Write into/ddpm-course-<lesson>.zip; return its path."""
+    lessons = course.lessons()
+    included = lessons[:lessons.index(lesson) + 1]
+    into.mkdir(parents=True, exist_ok=True)
+    target = into / f"{bundle_name(lesson)}.zip"
+    readme = README.format(title=f"lessons up to {lesson}", name=bundle_name(lesson),
+                           lessons=", ".join(included))
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{bundle_name(lesson)}/README.md", readme)
+        for name, path in sorted(contents(lesson).items()):
+            archive.write(path, name)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lesson", choices=course.lessons(), default=course.lessons()[-1],
+                        help="the last lesson in the bundle (default: the last of the course)")
+    parser.add_argument("--into", type=Path, default=course.ROOT / "dist", help="output folder (default: dist/)")
+    args = parser.parse_args()
+    path = build(args.lesson, args.into)
+    with zipfile.ZipFile(path) as archive:
+        count = len(archive.namelist())
+    print(f"{path}: {count} files, {path.stat().st_size / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The student bundle: does it hold what students need up to a lesson, and no hidden check or answer?
+
+Builds every lesson's bundle (a fraction of a second each) and runs lesson 1's visible checks
+from an unzipped bundle in an isolated interpreter (about 5 s).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ddpm_course.instructor import bundle, course
+
+LESSONS = course.lessons()
+
+
+def answer_lines(lesson: str) -> set[str]:
+    """Distinctive lines that only occur inside solution regions of a lesson's source notebook."""
+    inside, outside = set(), set()
+    for cell in course.read(course.solution_path(lesson)).cells:
+        in_solution = False
+        for line in cell.source.split("\n"):
+            if line.strip() in course.SOLUTION_DELIMITERS:
+                in_solution = line.strip() == course.SOLUTION_DELIMITERS[0]
+            elif len(line.strip()) >= 20:
+                (inside if in_solution else outside).add(line.strip())
+    return inside - outside
+
+
+def lines_of(paths) -> set[str]:
+    return {line.strip() for path in paths for line in Path(path).read_text().split("\n")}
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("dist")
+    return {lesson: bundle.build(lesson, out) for lesson in LESSONS}
+
+
+def files(path: Path) -> dict[str, str]:
+    """Path inside the bundle folder -> text."""
+    with zipfile.ZipFile(path) as archive:
+        return {name.split("/", 1)[1]: archive.read(name).decode("utf-8", "replace") for name in archive.namelist()}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_bundle_holds_what_students_need(lesson, bundles):
+    """Does the bundle hold the notebooks up to the lesson, earlier lessons' references, the package, assets and setup files?"""
+    names = set(files(bundles[lesson]))
+    upto = LESSONS[:LESSONS.index(lesson) + 1]
+    needed = {"README.md", "requirements.txt", "pyproject.toml", "ddpm_course/__init__.py", "ddpm_course/checking.py"}
+    needed |= {f"notebooks/{name}/{name}.ipynb" for name in upto}
+    needed |= {f"ddpm_course/{name}/reference.py" for name in upto[:-1]}
+    needed |= {p.relative_to(course.ROOT).as_posix() for p in (course.ROOT / "assets").iterdir()}
+    assert needed <= names
+    assert not any(name.startswith(f"notebooks/{later}/") for later in LESSONS[len(upto):] for name in names)
+
+
+def bundle_lines(content: dict[str, str]) -> set[str]:
+    return {line.strip() for text in content.values() for line in text.split("\n")}
+
+
+def public_modules() -> list[Path]:
+    """Package files that are public by design: everything but instructor/, hidden checks, bugs
+    and reference solutions. A line they share with a hidden check or an answer is no leak."""
+    return [p for p in course.PACKAGE.rglob("*.py") if "instructor" not in p.parts
+            and p.name not in {*bundle.NEVER, "reference.py"}]
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_bundle_holds_no_hidden_check_or_instructor_code(lesson, bundles):
+    """Are hidden.py, bugs.py, instructor/ and solutions/ absent, and no hidden-only line anywhere in the bundle?"""
+    content = files(bundles[lesson])
+    assert [n for n in content if n.endswith(("hidden.py", "bugs.py")) or "instructor/" in n or "solutions/" in n] == []
+    public = public_modules() + [course.release_path(name) for name in LESSONS]
+    public += [p for p in course.PACKAGE.glob("*/reference.py")]
+    hidden = lines_of(course.PACKAGE.glob("*/hidden.py")) - lines_of(public)
+    assert "BEGIN HIDDEN TESTS" not in "\n".join(content.values())
+    assert sorted(line for line in hidden & bundle_lines(content) if len(line) >= 20) == []
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_bundle_holds_no_answer_to_this_or_a_later_lesson(lesson, bundles):
+    """Is every reference.py of this and later lessons absent, and no line of their solutions anywhere?"""
+    content = files(bundles[lesson])
+    later = LESSONS[LESSONS.index(lesson):]
+    assert [n for n in content if any(n == f"ddpm_course/{name}/reference.py" for name in later)] == []
+    allowed = lines_of(public_modules()) | lines_of(course.reference_path(n) for n in LESSONS[:LESSONS.index(lesson)])
+    answers = set().union(*(answer_lines(name) for name in later)) - allowed
+    assert sorted(answers & bundle_lines(content)) == []
+
+
+RUN_CELLS = """
+import importlib.util, json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+import ddpm_course
+out = {"package": ddpm_course.__file__,
+       "instructor": importlib.util.find_spec("ddpm_course.instructor") is not None,
+       "hidden": importlib.util.find_spec(f"ddpm_course.{sys.argv[3]}.hidden") is not None}
+for variant, cells in json.loads(open(sys.argv[2]).read()).items():
+    namespace, results = {"__name__": "__main__"}, {}
+    for grade_id, source, graded in cells:
+        try:
+            exec(compile(source, grade_id or "cell", "exec"), namespace)
+            results[grade_id] = None
+        except Exception as err:
+            if not graded:
+                raise
+            results[grade_id] = f"{type(err).__name__}: {err}"
+    out[variant] = {gid: message for gid, message in results.items() if gid}
+print(json.dumps(out))
+"""
+
+
+def code_to_run(notebook, answers: dict[str, str] | None) -> list:
+    """The export cells (answers filled in, if given) and graded cells of a released notebook."""
+    cells = []
+    for cell in notebook.cells:
+        gid = course.grade_id(cell)
+        if course.is_export(cell) or course.is_graded_test(cell):
+            source = answers[gid] if answers and gid in answers else cell.source
+            cells.append([gid if course.is_graded_test(cell) else None, source, course.is_graded_test(cell)])
+    return cells
+
+
+def test_first_lesson_bundle_runs_its_visible_checks_in_isolation(bundles, tmp_path):
+    """Unzipped alone, with only its own package importable, do lesson 1's visible checks pass the
+    solution and fail the stubs with "not implemented yet"?"""
+    lesson = LESSONS[0]
+    with zipfile.ZipFile(bundles[lesson]) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / bundle.bundle_name(lesson)
+    released = course.read(folder / "notebooks" / lesson / f"{lesson}.ipynb")
+    answers = {course.grade_id(c): course.strip_solution_markers(c.source)
+               for c in course.read(course.solution_path(lesson)).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    cells = tmp_path / "cells.json"
+    cells.write_text(json.dumps({"solution": code_to_run(released, answers), "stubs": code_to_run(released, None)}))
+    # -I -S: no environment, no user site, no .pth files (so not the repository's editable install);
+    # the bundle, then the venv's libraries, are all the interpreter sees
+    paths = [str(folder), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_CELLS, json.dumps(paths), str(cells), lesson],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={"MPLBACKEND": "Agg", "MPLCONFIGDIR": str(tmp_path / "mpl"), "PATH": ""})
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().split("\n")[-1])
+    assert Path(out["package"]).is_relative_to(folder)
+    assert not out["instructor"] and not out["hidden"]
+    graded = [course.grade_id(c) for c in released.cells if course.is_graded_test(c)]
+    assert out["solution"] == {gid: None for gid in graded}
+    assert sorted(out["stubs"]) == sorted(graded)
+    assert all("not implemented yet" in message for message in out["stubs"].values()), out["stubs"]
