@@ -7,14 +7,18 @@ STAMP := $(VENV)/.installed
 # nbgrader calls its own `alembic` command: the venv's tools come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv lab test release grade autograde clean
+.PHONY: help venv lab test release grade autograde collect student-bundle bench-grading clean
 
 help:
 	@echo "make lab                     open the course in JupyterLab"
 	@echo "make test                    run every test (builds .venv if missing)"
 	@echo "make release                 regenerate notebooks/ and reference code from solutions/"
 	@echo "make grade NB=path.ipynb     autograde one notebook, hidden tests included"
-	@echo "make autograde               grade submitted/<student>/<lesson>/: grades.csv, feedback/"
+	@echo "make autograde               grade submitted/<student>/<lesson>/: grades.csv, feedback/, reports/"
+	@echo "    [JOBS=n] [LESSON=name] [TIMEOUT=s] [MEMORY_MB=n]   workers, one lesson, limits per cell/kernel"
+	@echo "make collect LESSON=name     LMS download in downloaded/<lesson>/archive/ -> submitted/"
+	@echo "make student-bundle [LESSON=name]   dist/ddpm-course-<lesson>.zip: what students need, no answers"
+	@echo "make bench-grading [N=8]     notebooks graded per minute with 1 and all cores"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,12 +38,25 @@ test: $(STAMP)
 release: $(STAMP)
 	$(PY) -m ddpm_course.instructor.release
 
+# Limits on the graded (untrusted) code: see nbgrader_config.py and README, "Security".
+LIMITS = $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(MEMORY_MB),--memory-mb $(MEMORY_MB))
+
 grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/lesson.ipynb"; exit 2; }
-	$(PY) -m ddpm_course.instructor.grade "$(NB)"
+	$(PY) -m ddpm_course.instructor.grade "$(NB)" $(LIMITS)
 
 autograde: $(STAMP)
-	$(PY) -m ddpm_course.instructor.grade --all
+	$(PY) -m ddpm_course.instructor.grade --all $(if $(JOBS),--jobs $(JOBS)) $(if $(LESSON),--lesson $(LESSON)) $(LIMITS)
+
+collect: $(STAMP)
+	@test -n "$(LESSON)" || { echo "usage: make collect LESSON=<lesson>"; exit 2; }
+	$(PY) -m ddpm_course.instructor.collect "$(LESSON)"
+
+student-bundle: $(STAMP)
+	$(PY) -m ddpm_course.instructor.bundle $(if $(LESSON),--lesson $(LESSON))
+
+bench-grading: $(STAMP)
+	$(PY) -m ddpm_course.instructor.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON))
 
 clean:
-	rm -rf autograded feedback gradebook.db grades.csv .pytest_cache
+	rm -rf autograded feedback reports gradebook.db grades.csv dist .pytest_cache
