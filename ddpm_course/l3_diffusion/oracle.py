@@ -1,0 +1,217 @@
+"""Closed-form answers for the lesson 3 checks, in float64, and what known mistakes compute instead.
+
+The checks grade one exercise at a time, so they never build on the student's own schedule:
+`Schedule` stands in for `NoiseSchedule` (same buffers, same index convention: index t holds
+the paper's step t+1), and `FakeDenoiser` stands in for the network, with a prediction that is
+a known function of (x, t).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from ddpm_course.checking import expect_close, fail, seeded
+
+GENERATOR_HINT = ("your function drew from torch's global random generator: pass generator=generator to "
+                  "torch.randn / torch.randint, as the docstring says")
+
+
+def isolated(fn: Callable, *args, **kwargs) -> tuple[Any, bool]:
+    """Call fn with the global RNG forked; return its result and whether it drew from the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        before = torch.random.get_rng_state()
+        out = fn(*args, **kwargs)
+        drew = not torch.equal(before, torch.random.get_rng_state())
+    return out, drew
+
+
+def expect_close_lazily(got, expected: Tensor, what: str, variants: Callable[[], list[tuple[Tensor, str]]],
+                        atol: float = 1e-5, rtol: float = 1e-4, hint: str | None = None) -> None:
+    """expect_close, computing the known mistakes' outputs only when `got` is wrong: most calls pass,
+    and the bank runs every check once per known bug."""
+    if (isinstance(got, Tensor) and got.shape == expected.shape
+            and torch.allclose(got.detach().double(), expected.double(), atol=atol, rtol=rtol)):
+        return
+    expect_close(got, expected, what, atol=atol, rtol=rtol, hint=hint, variants=variants())
+
+
+class Schedule(nn.Module):
+    """The buffers a NoiseSchedule has, computed in float64 and stored in the betas' dtype."""
+
+    def __init__(self, betas: Tensor) -> None:
+        super().__init__()
+        exact = betas.double()
+        self.register_buffer("betas", betas.clone())
+        self.register_buffer("alphas", (1 - exact).to(betas.dtype))
+        self.register_buffer("alpha_bars", torch.cumprod(1 - exact, dim=0).to(betas.dtype))
+
+    @property
+    def max_steps(self) -> int:
+        return self.betas.shape[0]
+
+    def __len__(self) -> int:
+        return self.max_steps
+
+
+def linear_schedule(beta_start: float, beta_end: float, max_steps: int, dtype=torch.float32) -> Schedule:
+    return Schedule(torch.linspace(beta_start, beta_end, max_steps, dtype=dtype))
+
+
+def cosine_betas(max_steps: int, s: float = 0.008, clip: float | None = 0.999, square: bool = True,
+                 return_alpha_bars: bool = False) -> Tensor:
+    """The improved-DDPM cosine schedule in float64; the keyword arguments reproduce known mistakes."""
+    steps = torch.arange(max_steps + 1, dtype=torch.float64) / max_steps
+    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** (2 if square else 1)
+    alpha_bars = f / f[0]
+    if return_alpha_bars:
+        return alpha_bars[1:]
+    betas = 1 - alpha_bars[1:] / alpha_bars[:-1]
+    return betas if clip is None else betas.clamp(max=clip)
+
+
+def coeff(values: Tensor, t: Tensor, x: Tensor) -> Tensor:
+    """values[t] in float64, shaped (B, 1, ..., 1) to broadcast against x."""
+    return values.double()[t].reshape(-1, *[1] * (x.dim() - 1))
+
+
+def q_sample(x0: Tensor, t: Tensor, alpha_bars: Tensor, noise: Tensor, mean_power: float = 0.5,
+             noise_power: float = 0.5) -> Tensor:
+    """sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) noise; the powers reproduce missing square roots."""
+    a = coeff(alpha_bars, t, x0)
+    return a ** mean_power * x0.double() + (1 - a) ** noise_power * noise.double()
+
+
+def q_sample_variants(x0: Tensor, t: Tensor, s: Schedule, noise: Tensor) -> list[tuple[Tensor, str]]:
+    exclusive = torch.cat([torch.ones(1, dtype=torch.float64), s.alpha_bars.double()[:-1]])
+    return [
+        (q_sample(x0, t, s.alpha_bars, noise, mean_power=1.0),
+         "x0 is scaled by ᾱ_t; ᾱ_t is a variance, the coefficient is its square root: sqrt(ᾱ_t) x0"),
+        (q_sample(x0, t, s.alpha_bars, noise, noise_power=1.0),
+         "the noise is scaled by the variance 1 - ᾱ_t; scale it by the standard deviation sqrt(1 - ᾱ_t)"),
+        (q_sample(x0, t, s.alpha_bars, noise, 1.0, 1.0),
+         "both coefficients are missing their square roots: sqrt(ᾱ_t) and sqrt(1 - ᾱ_t)"),
+        (q_sample(x0, t - 1, s.alpha_bars, noise), "off by one: you used alpha_bars[t-1]; the code's index t "
+                                                     "holds the paper's step t+1, so use alpha_bars[t]"),
+        (q_sample(x0, t, exclusive, noise), "off by one: your ᾱ at index t is the product of alphas[0..t-1]; "
+                                            "alpha_bars[t] includes alphas[t]"),
+        (q_sample(x0, t, s.alphas, noise), "you used alphas[t]; the closed form needs the cumulative product "
+                                           "alpha_bars[t]"),
+        (q_sample(noise, t, s.alpha_bars, x0), "the coefficients of x0 and of the noise are swapped"),
+    ]
+
+
+def q_step(x: Tensor, t: Tensor, betas: Tensor, z: Tensor, power: float = 0.5, noise_power: float = 0.5) -> Tensor:
+    b = coeff(betas, t, x)
+    return (1 - b) ** power * x.double() + b ** noise_power * z.double()
+
+
+def q_step_variants(x: Tensor, t: Tensor, s: Schedule, z: Tensor) -> list[tuple[Tensor, str]]:
+    return [
+        (q_step(x, t, s.betas, z, noise_power=1.0),
+         "the noise is scaled by the variance β; scale it by the standard deviation sqrt(β)"),
+        (q_step(x, t, s.betas, z, power=1.0, noise_power=1.0),
+         "1 - β and β are variances; the coefficients are sqrt(1 - β) and sqrt(β)"),
+        (q_step(x, t, 1 - s.alpha_bars.double(), z),
+         "q_step is a single step: it uses β = betas[t], not the cumulative ᾱ = alpha_bars[t]"),
+        (q_step(x, t - 1, s.betas, z), "off by one: step t uses betas[t], not betas[t-1]"),
+    ]
+
+
+def reverse_step(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor, variance: str, *,
+                 sigma_power: float = 0.5, noise_at_zero: bool = False, prev_is_current: bool = False,
+                 tilde_inverted: bool = False, variance_swapped: bool = False, mean_alpha: str = "alpha",
+                 mean_eps: str = "beta") -> tuple[Tensor, Tensor]:
+    """(x_{t-1}, x0_pred) of Algorithm 2 in float64; the keyword arguments reproduce known mistakes."""
+    x, eps, z = x.double(), eps.double(), z.double()
+    beta, alpha, alpha_bar = (v.double()[t] for v in (s.betas, s.alphas, s.alpha_bars))
+    alpha_bar_prev = s.alpha_bars.double()[t - 1] if t > 0 else torch.tensor(1.0, dtype=torch.float64)
+    if prev_is_current:
+        alpha_bar_prev = alpha_bar
+    x0_pred = (x - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)
+    eps_coeff = {"beta": beta / torch.sqrt(1 - alpha_bar), "sqrt": torch.sqrt(1 - alpha_bar), "none": beta}[mean_eps]
+    divisor = {"alpha": torch.sqrt(alpha), "alpha_bar": torch.sqrt(alpha_bar), "none": 1.0}[mean_alpha]
+    mean = (x - eps_coeff * eps) / divisor
+    if t == 0 and not noise_at_zero:
+        return mean, x0_pred
+    if variance_swapped:
+        variance = "beta" if variance == "beta_tilde" else "beta_tilde"
+    ratio = (1 - alpha_bar) / (1 - alpha_bar_prev) if tilde_inverted else (1 - alpha_bar_prev) / (1 - alpha_bar)
+    sigma2 = beta if variance == "beta" else ratio * beta
+    return mean + sigma2 ** sigma_power * z, x0_pred
+
+
+def reverse_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor,
+                          variance: str) -> list[tuple[Tensor, str]]:
+    """What a wrong x_{t-1} looks like, with the hint that names the mistake."""
+    mistakes = [
+        (dict(sigma_power=1.0), "σ_t is a standard deviation: the noise term is sqrt(σ_t²) z; you scaled z by the "
+                                "variance σ_t² itself"),
+        (dict(noise_at_zero=True), "no noise at t = 0: the last step returns the mean"),
+        (dict(mean_alpha="none"), "the mean is missing the factor 1 / sqrt(α_t)"),
+        (dict(mean_alpha="alpha_bar"), "the mean divides by sqrt(α_t), the one-step α = alphas[t], not sqrt(ᾱ_t)"),
+        (dict(mean_eps="sqrt"), "the noise coefficient in the mean is β_t / sqrt(1 - ᾱ_t), not sqrt(1 - ᾱ_t)"),
+        (dict(mean_eps="none"), "the noise coefficient in the mean is β_t / sqrt(1 - ᾱ_t), not β_t"),
+    ]
+    if variance == "beta_tilde":
+        mistakes += [
+            (dict(prev_is_current=True),
+             "with variance='beta_tilde' your σ² equals β_t: β̃_t needs the previous ᾱ_{t-1} = alpha_bars[t-1] "
+             "where you used ᾱ_t = alpha_bars[t] (or you ignored `variance`)"),
+            (dict(tilde_inverted=True), "β̃_t = (1 - ᾱ_{t-1}) / (1 - ᾱ_t) · β_t: your fraction is upside down"),
+        ]
+    else:
+        mistakes.append((dict(variance_swapped=True), "variance='beta' means σ_t² = β_t; you used β̃_t"))
+    return [(reverse_step(x, t, eps, s, z, variance, **kwargs)[0], hint) for kwargs, hint in mistakes]
+
+
+class FakeDenoiser(nn.Module):
+    """A stand-in network: predicts scale * tanh(x) + 0.05 * (t + 1), and records how it was called.
+
+    It fails the check with a pointed message when called with steps that are not a (B,) long
+    tensor of 0-based indices, since that is the student's mistake, not the network's.
+    """
+
+    def __init__(self, max_steps: int) -> None:
+        super().__init__()
+        self.max_steps = max_steps
+        self.scale = nn.Parameter(torch.tensor(0.6))
+        self.calls: list[tuple[Tensor, Tensor, bool]] = []
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        if not isinstance(t, Tensor) or t.shape != (x.shape[0],) or t.dtype != torch.long:
+            got = f"{type(t).__name__} {tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else repr(t)
+            fail(f"the model was called with steps {got}; it takes t as a (B,) torch.long tensor, one step per "
+                 f"sample", "e.g. torch.full((B,), t, dtype=torch.long, device=x.device)")
+        if t.min() < 0 or t.max() >= self.max_steps:
+            fail(f"the model was called with step {int(t.max() if t.max() >= self.max_steps else t.min())}, "
+                 f"outside the 0-based steps 0..T-1 = 0..{self.max_steps - 1}",
+                 "do not add 1 to t: the code's steps are 0-based")
+        self.calls.append((x.detach().clone(), t.clone(), torch.is_grad_enabled()))
+        return self.scale * torch.tanh(x) + 0.05 * rearrange((t + 1).to(x.dtype), "b -> b" + " 1" * (x.dim() - 1))
+
+    def expected(self, x: Tensor, t: Tensor) -> Tensor:
+        """What forward returns, in float64."""
+        steps = (t + 1).double().reshape(-1, *[1] * (x.dim() - 1))
+        return self.scale.detach().double() * torch.tanh(x.double()) + 0.05 * steps
+
+
+def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: str, seed: int,
+           keep_every: int, keep: str = "x0_pred") -> tuple[Tensor, list[Tensor]]:
+    """Algorithm 2 in float64, drawing the same float32 noise, in the same order, as the sampler should.
+
+    keep="x_t" keeps the sample instead of the x0 prediction, as a known mistake would.
+    """
+    generator = seeded(seed)
+    x = torch.randn(shape, generator=generator).double()
+    kept = []
+    for t in range(s.max_steps - 1, -1, -1):
+        z = torch.randn(shape, generator=generator) if t > 0 else torch.zeros(shape)
+        eps = model.expected(x, torch.full((shape[0],), t))
+        x, x0_pred = reverse_step(x, t, eps, s, z, variance)
+        if keep_every and t % keep_every == 0:
+            kept.append(x0_pred if keep == "x0_pred" else x)
+    return x, kept
