@@ -64,10 +64,12 @@ def test_reference_export_is_current(lesson):
         "reference.py is stale: run `make release`"
 
 
-def test_reference_code_imports_in_a_fresh_interpreter():
-    """Does every exported reference import on its own, without notebook globals?"""
+def test_reference_code_imports_in_a_fresh_interpreter_and_leaves_the_rng_alone():
+    """Does every exported reference import on its own, without notebook globals or reseeding torch?"""
     imports = "; ".join(f"import ddpm_course.{lesson}.reference" for lesson in LESSONS)
-    result = subprocess.run([sys.executable, "-c", imports], capture_output=True, text=True,
+    script = (f"import torch; torch.manual_seed(7); state = torch.random.get_rng_state(); {imports}; "
+              "assert torch.equal(state, torch.random.get_rng_state()), 'an import reseeded torch'")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env={"MPLBACKEND": "Agg", "PATH": ""})
     assert result.returncode == 0, result.stderr
 

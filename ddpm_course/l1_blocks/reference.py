@@ -9,8 +9,6 @@ from einops import rearrange
 from fancy_einsum import einsum
 from torch import Tensor, nn
 
-torch.manual_seed(0)
-
 
 class GroupNorm(nn.Module):
     """Group normalisation, written from scratch; a drop-in for torch.nn.GroupNorm.
