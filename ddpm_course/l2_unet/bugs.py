@@ -1,0 +1,185 @@
+"""Known-buggy implementations and valid alternatives for lesson 2, as edits of the solution cells.
+
+`make test` asserts each Bug loses the points of `fails` (and of `also_fails`, the later checks
+that run the student's whole Unet) with a message containing `says`, and each Alternative
+passes every check. Not released to students.
+"""
+from ddpm_course.instructor.bank import Alternative, Bug
+
+ATTEND = "return x + self.attention(self.norm(x))"
+STEP = '        h = h + rearrange(self.time_proj(time_emb), "b c -> b c 1 1")\n'
+STAGE2 = "        h = self.act(self.norm2(self.conv2(h)))\n"
+RESIDUAL_CHOICE = ("        if input_channels != output_channels:\n"
+                   "            self.residual = nn.Conv2d(input_channels, output_channels, kernel_size=1)\n"
+                   "        else:\n"
+                   "            self.residual = nn.Identity()\n")
+CONV1 = "self.conv1 = nn.Conv2d(input_channels, output_channels, kernel_size=3, padding=1)"
+CONV2 = "self.conv2 = nn.Conv2d(output_channels, output_channels, kernel_size=3, padding=1)"
+RESIDUAL_CONV = "self.residual = nn.Conv2d(input_channels, output_channels, kernel_size=1)"
+SKIP = "        skip = self.attention(h)\n        return self.downsample(skip), skip"
+DOWNSAMPLE = ("        if downsample:\n"
+              "            self.downsample = nn.Conv2d(channels_out, channels_out, kernel_size=4, stride=2, padding=1)\n"
+              "        else:\n"
+              "            self.downsample = nn.Identity()\n")
+MID_ATTEND = "        h = self.attention(h)\n        return self.block2(h, step_emb)"
+CAT = "torch.cat([x, skip], dim=1)"
+UP_PATH = "        for up in self.ups:\n            h = up(h, step_emb, skips.pop())"
+SHAPE_CHECK = ('        if height % 2**halvings or width % 2**halvings:\n'
+               '            raise ValueError(f"image_shape {tuple(image_shape)} cannot be halved {halvings} times, as "\n'
+               '                             f"dim_mults={tuple(dim_mults)} requires: H and W must be divisible by '
+               '{2**halvings}")\n')
+STEP_EMB = "        step_emb = self.step_embedding(num_steps)\n"
+
+BUGS = [
+    # AttentionBlock
+    Bug("residual add missing", "attnblock_impl", (ATTEND, "return self.attention(self.norm(x))"),
+        fails="attnblock_values", says="residual add is missing", also_fails=("unet_values",)),
+    Bug("GroupNorm with 4 groups", "attnblock_impl", ("self.norm = nn.GroupNorm(1, channels)", "self.norm = nn.GroupNorm(4, channels)"),
+        fails="attnblock_values", says="with 1 group", also_fails=("unet_values",)),
+    Bug("no GroupNorm before the attention", "attnblock_impl", (ATTEND, "return x + self.attention(x)"),
+        fails="attnblock_values", says="GroupNorm is not applied", also_fails=("unet_values", "unet_properties")),
+    Bug("adds the normalised input", "attnblock_impl",
+        (ATTEND, "h = self.norm(x)\n        return h + self.attention(h)"),
+        fails="attnblock_values", says="normalised input", also_fails=("unet_values",)),
+    Bug("post-norm", "attnblock_impl", (ATTEND, "return self.norm(x + self.attention(x))"),
+        fails="attnblock_values", says="post-norm", also_fails=("unet_values",)),
+    Bug("a single attention head", "attnblock_impl",
+        ("= SelfAttention(channels, num_heads=4)", "= SelfAttention(channels, num_heads=1)"),
+        fails="attnblock_values", says="4 heads", also_fails=("unet_values",)),
+    # ResidualBlock
+    Bug("step embedding added after the second conv", "resblock_impl", (STEP + STAGE2, STAGE2 + STEP),
+        fails="resblock_values", says="after the second conv", also_fails=("unet_values",)),
+    Bug("no 1x1 residual conv", "resblock_impl", (RESIDUAL_CHOICE, "        self.residual = nn.Identity()\n"),
+        fails="resblock_values", says="1x1", also_fails=("unet_values", "unet_properties")),
+    Bug("1x1 conv only when the channels grow (hidden case 6 -> 4)", "resblock_impl",
+        ("if input_channels != output_channels:", "if input_channels < output_channels:"),
+        fails="resblock_values", says="1x1", also_fails=("unet_values", "unet_properties")),
+    Bug("GroupNorm with one group", "resblock_impl",
+        ("self.norm1 = nn.GroupNorm(groups, output_channels)", "self.norm1 = nn.GroupNorm(1, output_channels)"),
+        fails="resblock_values", says="with 2 groups", also_fails=("unet_values",)),
+    Bug("residual add missing", "resblock_impl", ("        return h + self.residual(x)", "        return h"),
+        fails="resblock_values", says="residual branch is missing", also_fails=("unet_values", "unet_properties")),
+    Bug("SiLU before GroupNorm", "resblock_impl",
+        ("self.act(self.norm1(self.conv1(x)))", "self.norm1(self.act(self.conv1(x)))"),
+        ("self.act(self.norm2(self.conv2(h)))", "self.norm2(self.act(self.conv2(h)))"),
+        fails="resblock_values", says="SiLU before GroupNorm", also_fails=("unet_values",)),
+    Bug("step embedding skips the SiLU", "resblock_impl", ("self.time_proj(time_emb)", "self.time_proj[1](time_emb)"),
+        fails="resblock_values", says="skipped the SiLU", also_fails=("unet_values",)),
+    Bug("step embedding never added", "resblock_impl", (STEP, ""),
+        fails="resblock_values", says="never added", also_fails=("unet_values", "unet_properties")),
+    Bug("convolutions without bias", "resblock_impl", (CONV1, CONV1[:-1] + ", bias=False)"),
+        (CONV2, CONV2[:-1] + ", bias=False)"), (RESIDUAL_CONV, RESIDUAL_CONV[:-1] + ", bias=False)"),
+        fails="resblock_values", says="biases of the convolutions", also_fails=("unet_values",)),
+    Bug("residual added before the last SiLU", "resblock_impl",
+        (STAGE2 + "        return h + self.residual(x)",
+         "        return self.act(self.norm2(self.conv2(h)) + self.residual(x))"),
+        fails="resblock_values", says="before the last SiLU", also_fails=("unet_values",)),
+    # DownBlock
+    Bug("skip taken before the attention", "downblock_impl",
+        (SKIP, "        skip = h\n        return self.downsample(self.attention(h)), skip"),
+        fails="downblock_values", says="skip is taken before the attention", also_fails=("unet_values",)),
+    Bug("returns (skip, downsampled)", "downblock_impl", (SKIP, "        skip = self.attention(h)\n"
+                                                                "        return skip, self.downsample(skip)"),
+        fails="downblock_values", says="as (downsampled, skip)", also_fails=("unet_values", "unet_properties")),
+    Bug("never downsamples", "downblock_impl", (DOWNSAMPLE, "        self.downsample = nn.Identity()\n"),
+        fails="downblock_values", says="stride=2", also_fails=("unet_values", "unet_properties")),
+    Bug("3x3 downsampling conv", "downblock_impl",
+        ("kernel_size=4, stride=2, padding=1", "kernel_size=3, stride=2, padding=1"),
+        fails="downblock_values", says="4x4 convolution", also_fails=("unet_values",)),
+    Bug("block1 keeps channels_in", "downblock_impl",
+        ("self.block1 = ResidualBlock(channels_in, channels_out, time_emb_dim, groups)",
+         "self.block1 = ResidualBlock(channels_in, channels_in, time_emb_dim, groups)"),
+        ("self.block2 = ResidualBlock(channels_out, channels_out,", "self.block2 = ResidualBlock(channels_in, channels_out,"),
+        fails="downblock_values", says="block1 changes the channel count", also_fails=("unet_values",)),
+    Bug("attention never applied", "downblock_impl", ("        skip = self.attention(h)\n", "        skip = h\n"),
+        fails="downblock_values", says="AttentionBlock is not applied", also_fails=("unet_values", "unet_properties")),
+    # MidBlock
+    Bug("attention never applied", "midblock_impl", ("        h = self.attention(h)\n", ""),
+        fails="midblock_values", says="never applied", also_fails=("unet_values", "unet_properties")),
+    Bug("attention after block2", "midblock_impl", (MID_ATTEND, "        return self.attention(self.block2(h, step_emb))"),
+        fails="midblock_values", says="after block2", also_fails=("unet_values",)),
+    Bug("attention first", "midblock_impl",
+        ("        h = self.block1(x, step_emb)\n        h = self.attention(h)\n",
+         "        h = self.block1(self.attention(x), step_emb)\n"),
+        fails="midblock_values", says="runs first", also_fails=("unet_values",)),
+    Bug("one ResidualBlock used twice", "midblock_impl",
+        ("self.block2 = ResidualBlock(mid_dim, mid_dim, time_emb_dim, groups)", "self.block2 = self.block1"),
+        fails="midblock_values", says="same module", also_fails=("unet_values",)),
+    Bug("ResidualBlocks with one group", "midblock_impl",
+        ("self.block1 = ResidualBlock(mid_dim, mid_dim, time_emb_dim, groups)",
+         "self.block1 = ResidualBlock(mid_dim, mid_dim, time_emb_dim, 1)"),
+        fails="midblock_values", says="built with other arguments", also_fails=("unet_values",)),
+    # UpBlock
+    Bug("concatenates (skip, x)", "upblock_impl", (CAT, "torch.cat([skip, x], dim=1)"),
+        fails="upblock_values", says="x first, then skip", also_fails=("unet_values",)),
+    Bug("concatenates on the batch axis", "upblock_impl", (CAT, "torch.cat([x, skip], dim=0)"),
+        fails="upblock_values", says="batch axis", also_fails=("unet_values", "unet_properties")),
+    Bug("concatenates on the height axis", "upblock_impl", (CAT, "torch.cat([x, skip], dim=2)"),
+        fails="upblock_values", says="height axis", also_fails=("unet_values", "unet_properties")),
+    Bug("block1 expects dim_out channels", "upblock_impl",
+        ("self.block1 = ResidualBlock(2 * dim_out, dim_in,", "self.block1 = ResidualBlock(dim_out, dim_in,"),
+        fails="upblock_values", says="2 * dim_out", also_fails=("unet_values", "unet_properties")),
+    Bug("upsamples with a strided Conv2d", "upblock_impl",
+        ("self.upsample = nn.ConvTranspose2d(dim_in, dim_in,", "self.upsample = nn.Conv2d(dim_in, dim_in,"),
+        fails="upblock_values", says="ConvTranspose2d", also_fails=("unet_values", "unet_properties")),
+    Bug("attention never applied", "upblock_impl", ("        h = self.attention(h)\n", ""),
+        fails="upblock_values", says="AttentionBlock is never applied", also_fails=("unet_values", "unet_properties")),
+    # Unet
+    Bug("skips popped in the wrong order", "unet_impl", ("skips.pop()", "skips.pop(0)"),
+        fails="unet_values", says="last in, first out", also_fails=("unet_properties",)),
+    Bug("the last UpBlock upsamples", "unet_impl", ("upsample=i < last)", "upsample=True)"),
+        fails="unet_values", says="should not upsample", also_fails=("unet_properties",)),
+    Bug("the last DownBlock downsamples", "unet_impl", ("downsample=i < last)", "downsample=True)"),
+        fails="unet_values", says="should not downsample", also_fails=("unet_properties",)),
+    Bug("up path not reversed", "unet_impl", ("enumerate(reversed(pairs))", "enumerate(pairs)"),
+        fails="unet_values", says="in reverse", also_fails=("unet_properties",)),
+    Bug("no GELU in the step MLP", "unet_impl", ("            nn.GELU(),\n", ""),
+        fails="unet_values", says="step_embedding should be"),
+    Bug("3x3 input conv", "unet_impl", ("kernel_size=7, padding=3", "kernel_size=3, padding=1"),
+        fails="unet_values", says="kernel_size=7"),
+    Bug("Unet convolutions without bias", "unet_impl", ("kernel_size=7, padding=3)", "kernel_size=7, padding=3, bias=False)"),
+        ("image_channels, kernel_size=1)", "image_channels, kernel_size=1, bias=False)"),
+        fails="unet_values", says="biases of the convolutions"),
+    Bug("final block never applied", "unet_impl",
+        ("return self.output_conv(self.final_block(h, step_emb))", "return self.output_conv(h)"),
+        fails="unet_values", says="final_block is never applied", also_fails=("unet_properties",)),
+    # Unet properties
+    Bug("no shape validation", "unet_impl", (SHAPE_CHECK, ""),
+        fails="unet_properties", says="should raise a ValueError"),
+    Bug("validates H only", "unet_impl",
+        ("if height % 2**halvings or width % 2**halvings:", "if height % 2**halvings:"),
+        fails="unet_properties", says="should raise a ValueError"),
+    Bug("validates 2 ** len(dim_mults)", "unet_impl",
+        ("halvings = len(dim_mults) - 1", "halvings = len(dim_mults)"),
+        fails="unet_properties", says="can be halved twice", also_fails=("unet_values",)),
+    Bug("shape error names neither shape nor dim_mults", "unet_impl",
+        (SHAPE_CHECK, '        if height % 2**halvings or width % 2**halvings:\n'
+                      '            raise ValueError("the image is too small for this network")\n'),
+        fails="unet_properties", says="should name"),
+    Bug("input conv detached", "unet_impl", ("h = self.input_conv(x)", "h = self.input_conv(x).detach()"),
+        fails="unet_properties", says="got no gradient"),
+    Bug("step embedding under no_grad", "unet_impl",
+        (STEP_EMB, "        with torch.no_grad():\n            step_emb = self.step_embedding(num_steps)\n"),
+        fails="unet_properties", says="got no gradient"),
+]
+
+ALTERNATIVES = [
+    Alternative("broadcast the step with None indexing", "resblock_impl",
+                ('rearrange(self.time_proj(time_emb), "b c -> b c 1 1")', "self.time_proj(time_emb)[:, :, None, None]")),
+    Alternative("residual as nn.Linear over the channels", "resblock_impl",
+                (RESIDUAL_CONV, "self.residual = nn.Linear(input_channels, output_channels)"),
+                ("return h + self.residual(x)",
+                 'return h + rearrange(self.residual(rearrange(x, "b c h w -> b h w c")), "b h w c -> b c h w")')),
+    Alternative("F.silu and padding='same'", "resblock_impl",
+                ("        self.act = nn.SiLU()\n", ""),
+                ("self.act(self.norm1(self.conv1(x)))", "F.silu(self.norm1(self.conv1(x)))"),
+                ("self.act(self.norm2(self.conv2(h)))", "F.silu(self.norm2(self.conv2(h)))"),
+                (CONV1, CONV1.replace("padding=1", 'padding="same"')),
+                (CONV2, CONV2.replace("padding=1", 'padding="same"'))),
+    Alternative("concatenate on dim=-3", "upblock_impl", (CAT, "torch.cat((x, skip), dim=-3)")),
+    Alternative("concatenate with einops", "upblock_impl", (CAT, 'rearrange([x, skip], "two b c h w -> b (two c) h w")')),
+    Alternative("skips read in reverse instead of popped", "unet_impl",
+                (UP_PATH, "        for up, skip in zip(self.ups, reversed(skips)):\n            h = up(h, step_emb, skip)")),
+    Alternative("attention block in two steps", "attnblock_impl",
+                (ATTEND, "attended = self.attention(self.norm(x))\n        return attended + x")),
+]

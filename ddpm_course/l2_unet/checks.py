@@ -1,0 +1,148 @@
+"""Visible checks of lesson 2, the ones its notebook calls. They need no reference code of this lesson.
+
+Each check compares the module's layers with its docstring (structure.py), counts its
+parameters (a wiring check counts only its own layers on top of its sub-blocks'), then checks
+its values. AttentionBlock and ResidualBlock (here) are compared with the composition the
+diagrams show, computed from the student's own layers. DownBlock, MidBlock, UpBlock
+(wiring_checks.py) and Unet (unet_checks.py) run with their sub-blocks replaced by stand-ins
+(standins.py), so their values depend on their own wiring only. `cases` lets the hidden
+checks rerun the same logic on more cases.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from ddpm_course.checking import case, check, expect_close, fail, seeded
+from ddpm_course.l2_unet import structure as st
+from ddpm_course.l2_unet.fixtures import build, perturb, pointwise
+from ddpm_course.l2_unet.unet_checks import unet, unet_properties  # noqa: F401 (called by the notebook)
+from ddpm_course.l2_unet.wiring_checks import downblock, midblock, upblock  # noqa: F401 (called by the notebook)
+
+
+# ---------------------------------------------------------------- AttentionBlock
+ATTENTION_BLOCK_CASES = [(2, 8, 4, 5), (1, 12, 3, 3)]
+ATTENTION_BLOCK_HINT = "the block computes x + attention(norm(x))"
+
+
+def attention_block_structure(block: nn.Module, C: int, what: str) -> None:
+    st.expect_groupnorm(block, "norm", what, 1, C,
+                        hint="the AttentionBlock normalises with a single group: nn.GroupNorm(1, channels)")
+    attention = getattr(block, "attention", None)
+    if type(attention).__name__ != "SelfAttention" or getattr(attention, "channels", None) != C:
+        fail(f"{what}.attention should be SelfAttention({C}, num_heads=4) from lesson 1, found {st.describe(attention)}")
+    if attention.num_heads != 4:
+        fail(f"{what}.attention should have 4 heads, found {attention.num_heads}", "SelfAttention(channels, num_heads=4)")
+    st.expect_parameter_count(block, st.attention_block_count(C), what)
+
+
+def attention_block_variants(block: nn.Module, x: Tensor) -> tuple[Tensor, list]:
+    """x + attention(norm(x)) with the block's own layers, and what known mistakes output."""
+    with torch.no_grad():
+        norm, attention = block.norm, block.attention
+        normed = norm(x)
+        return x + attention(normed), [
+            (attention(normed), "the residual add is missing: return x + attention(norm(x))"),
+            (x + attention(x), "the GroupNorm is not applied: attend to norm(x), then add x"),
+            (normed + attention(normed), "you added the normalised input; add the original x: x + attention(norm(x))"),
+            (norm(x + attention(x)), "that is post-norm (normalising the sum); this block normalises first: "
+                                     "x + attention(norm(x))"),
+        ]
+
+
+@check("AttentionBlock")
+def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> int:
+    for seed, (B, C, H, W) in enumerate(cases):
+        what = f"AttentionBlock({C})"
+        with case(f"B={B}, C={C}, H={H}, W={W}"):
+            block = build(AttentionBlock, C, seed=seed, what=what)
+            attention_block_structure(block, C, what)
+            perturb(block, seed)
+            x = torch.randn(B, C, H, W, generator=seeded(seed)) * 2 + 0.5
+            got = block(x)
+            expected, variants = attention_block_variants(block, x)
+            expect_close(got, expected, hint=ATTENTION_BLOCK_HINT, variants=variants)
+    return len(cases)
+
+
+# ---------------------------------------------------------------- ResidualBlock
+# (batch, input_channels, output_channels, step_dim, groups, height, width)
+RESBLOCK_CASES = [(2, 4, 8, 12, 2, 5, 6), (1, 8, 8, 16, 4, 3, 3)]
+RESBLOCK_HINT = ("compare with the diagram stage by stage: conv1 -> norm1 -> SiLU, + time_proj(time_emb), "
+                 "conv2 -> norm2 -> SiLU, + residual(x)")
+
+
+def resblock_structure(block: nn.Module, cin: int, cout: int, step_dim: int, groups: int, what: str) -> None:
+    st.expect_conv(block, "conv1", what, cin, cout, 3, padding=1)
+    st.expect_groupnorm(block, "norm1", what, groups, cout)
+    proj = getattr(block, "time_proj", None)
+    if not isinstance(proj, nn.Sequential) or len(proj) != 2 or not isinstance(proj[0], nn.SiLU):
+        fail(f"{what}.time_proj should be nn.Sequential(nn.SiLU(), nn.Linear({step_dim}, {cout})), "
+             f"found {st.describe(proj)}", "the step embedding goes through SiLU, then a Linear to output_channels")
+    st.expect_linear(proj[1], f"{what}.time_proj[1]", step_dim, cout)
+    st.expect_conv(block, "conv2", what, cout, cout, 3, padding=1)
+    st.expect_groupnorm(block, "norm2", what, groups, cout)
+    residual = getattr(block, "residual", None)
+    if cin == cout and not isinstance(residual, nn.Identity):
+        fail(f"{what}.residual should be nn.Identity(): input and output have {cin} channels; found "
+             f"{st.describe(residual)}", "only a block that changes the channel count needs the 1x1 conv")
+    if cin != cout and isinstance(residual, nn.Linear):
+        st.expect_linear(residual, f"{what}.residual", cin, cout)
+    elif cin != cout:
+        residual_hint = (f"x has {cin} channels and the main branch {cout}: a 1x1 convolution brings x to "
+                         f"output_channels so that the branches can be added")
+        if not isinstance(residual, nn.Conv2d):
+            fail(f"{what}.residual should be a 1x1 nn.Conv2d({cin}, {cout}, kernel_size=1), found "
+                 f"{st.describe(residual)}", residual_hint)
+        st.expect_conv(block, "residual", what, cin, cout, 1, hint=residual_hint)
+    st.expect_parameter_count(block, st.resblock_count(cin, cout, step_dim), what)
+
+
+def resblock_variants(block: nn.Module, x: Tensor, t: Tensor) -> tuple[Tensor, list]:
+    """The block's output from its own layers, and what known mistakes output."""
+    with torch.no_grad():
+        act = F.silu
+        linear = block.time_proj[1]
+        step = rearrange(linear(act(t)), "b c -> b c 1 1")
+        residual = pointwise(block.residual, x)
+        pre = block.norm1(block.conv1(x))
+        h1 = act(pre)
+
+        def stage2(h: Tensor) -> Tensor:
+            return act(block.norm2(block.conv2(h)))
+
+        swapped_order = block.norm2(act(block.conv2(block.norm1(act(block.conv1(x))) + step)))
+        return stage2(h1 + step) + residual, [
+            (stage2(h1) + step + residual, "the step embedding is added after the second conv stage; add it between "
+                                           "the stages: after the first SiLU, before conv2"),
+            (stage2(act(pre + step)) + residual, "the step embedding is added before the first SiLU; add it after: "
+                                                 "h = SiLU(GroupNorm(conv1(x))) + step"),
+            (stage2(act(block.norm1(block.conv1(x) + step))) + residual,
+             "the step embedding is added before the first GroupNorm; add it after the first SiLU"),
+            (stage2(h1 + rearrange(linear(t), "b c -> b c 1 1")) + residual,
+             "the step embedding skipped the SiLU: apply the whole time_proj (SiLU, then Linear)"),
+            (stage2(h1) + residual, "the step embedding is never added: add time_proj(time_emb), viewed as "
+                                    "(B, C_out, 1, 1), after the first stage"),
+            (stage2(h1 + step), "the residual branch is missing: return h + residual(x)"),
+            (act(block.norm2(block.conv2(h1 + step)) + residual),
+             "the residual is added before the last SiLU; add it after: SiLU(GroupNorm(conv2(h))) + residual(x)"),
+            (swapped_order + residual, "each stage is conv -> GroupNorm -> SiLU; you applied SiLU before GroupNorm"),
+        ]
+
+
+@check("ResidualBlock")
+def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> int:
+    for seed, (B, cin, cout, step_dim, groups, H, W) in enumerate(cases):
+        what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
+        with case(f"B={B}, {cin} -> {cout} channels, step_dim={step_dim}, groups={groups}, H={H}, W={W}"):
+            block = build(ResidualBlock, cin, cout, step_dim, groups, seed=seed, what=what)
+            resblock_structure(block, cin, cout, step_dim, groups, what)
+            perturb(block, seed)
+            x = torch.randn(B, cin, H, W, generator=seeded(seed)) * 2
+            t = torch.randn(B, step_dim, generator=seeded(seed + 50)) * 3
+            got = block(x, t)
+            expected, variants = resblock_variants(block, x, t)
+            expect_close(got, expected, hint=RESBLOCK_HINT, variants=variants)
+    return len(cases)

@@ -1,0 +1,188 @@
+"""Hidden checks of lesson 2: more cases, and the reference solution with copied weights.
+
+Never released to students. Each function is called in one line by a graded cell through
+`ddpm_course.checking.run_hidden`. A DownBlock, MidBlock or UpBlock is compared with the
+reference after its sub-blocks are replaced by the reference's own (same weights), so only its
+wiring and its own layers are graded; the Unet is compared end to end, with all the student's blocks.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ddpm_course.checking import case, check, copy_weights, expect_close, expect_tensor, fail, seeded
+from ddpm_course.l2_unet import checks, reference, unet_checks, wiring_checks
+from ddpm_course.l2_unet import structure as st
+from ddpm_course.l2_unet.fixtures import build, perturb
+
+
+def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, shared: tuple[str, ...] = ()):
+    """(student module, reference module) with the reference's perturbed weights copied in,
+    after comparing their parameter counts.
+
+    The sub-blocks named in `shared` are the reference's own modules in both.
+    """
+    ref = build(ref_cls, *args, seed=100 + seed, what=what)
+    perturb(ref, seed)
+    mine = build(cls, *args, seed=seed, what=what)
+    for name in shared:
+        setattr(mine, name, getattr(ref, name))
+    st.expect_parameter_count(mine, st.parameters(ref), what)
+    copy_weights(mine, ref, what)
+    return mine, ref
+
+
+@check("AttentionBlock (hidden)")
+def attention_block(AttentionBlock) -> int:
+    cases = [(1, 4, 1, 7), (3, 16, 4, 4), (2, 12, 5, 2)]
+    checks.attention_block.__wrapped__(AttentionBlock, cases)
+    for seed, (B, C, H, W) in enumerate(cases):
+        with case(f"reference weights, B={B}, C={C}, H={H}, W={W}"):
+            mine, ref = reference_pair(AttentionBlock, reference.AttentionBlock, (C,), seed, f"AttentionBlock({C})")
+            x = torch.randn(B, C, H, W, generator=seeded(seed)) * 3
+            got = mine(x)
+            _, variants = checks.attention_block_variants(ref, x)
+            with torch.no_grad():
+                expect_close(got, ref(x), hint=checks.ATTENTION_BLOCK_HINT, variants=variants)
+    return 2 * len(cases)
+
+
+@check("ResidualBlock (hidden)")
+def resblock(ResidualBlock) -> int:
+    cases = [(1, 6, 4, 8, 2, 4, 7), (3, 8, 16, 32, 4, 6, 6), (2, 4, 4, 8, 4, 2, 3), (2, 4, 8, 4, 1, 1, 1)]
+    checks.resblock.__wrapped__(ResidualBlock, cases)
+    for seed, (B, cin, cout, step_dim, groups, H, W) in enumerate(cases):
+        what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
+        with case(f"reference weights, B={B}, {cin} -> {cout} channels, groups={groups}, H={H}, W={W}"):
+            mine, ref = reference_pair(ResidualBlock, reference.ResidualBlock, (cin, cout, step_dim, groups), seed, what)
+            x = torch.randn(B, cin, H, W, generator=seeded(seed)) * 2
+            t = torch.randn(B, step_dim, generator=seeded(seed + 50)) * 3
+            got = mine(x, t)
+            _, variants = checks.resblock_variants(ref, x, t)
+            with torch.no_grad():
+                expect_close(got, ref(x, t), hint=checks.RESBLOCK_HINT, variants=variants)
+    return 2 * len(cases)
+
+
+@check("DownBlock (hidden)")
+def downblock(DownBlock) -> int:
+    cases = [(1, 8, 16, 8, 4, True, 4, 6), (3, 8, 4, 12, 2, True, 2, 2), (2, 4, 4, 8, 1, False, 5, 5)]
+    wiring_checks.downblock.__wrapped__(DownBlock, cases)
+    for seed, (B, cin, cout, tdim, groups, downsample, H, W) in enumerate(cases):
+        what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample})"
+        with case(f"reference weights, B={B}, {cin} -> {cout} channels, downsample={downsample}, H={H}, W={W}"):
+            mine, ref = reference_pair(DownBlock, reference.DownBlock, (cin, cout, tdim, groups, downsample), seed,
+                                       what, shared=("block1", "block2", "attention"))
+            x = torch.randn(B, cin, H, W, generator=seeded(seed))
+            t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            with torch.no_grad():
+                expected_out, expected_skip = ref(x, t)
+            got_out, got_skip = wiring_checks.unpack_pair(mine(x, t), expected_out, what)
+            expect_close(got_out, expected_out, "downsampled output")
+            expect_close(got_skip, expected_skip, "skip", hint="the skip is the AttentionBlock's output")
+    return 2 * len(cases)
+
+
+@check("MidBlock (hidden)")
+def midblock(MidBlock) -> int:
+    cases = [(3, 16, 8, 4, 2, 2), (1, 4, 4, 1, 1, 6)]
+    wiring_checks.midblock.__wrapped__(MidBlock, cases)
+    for seed, (B, C, tdim, groups, H, W) in enumerate(cases):
+        what = f"MidBlock({C}, {tdim}, {groups})"
+        with case(f"reference weights, B={B}, C={C}, groups={groups}, H={H}, W={W}"):
+            mine, ref = reference_pair(MidBlock, reference.MidBlock, (C, tdim, groups), seed, what,
+                                       shared=("block1", "attention", "block2"))
+            x = torch.randn(B, C, H, W, generator=seeded(seed))
+            t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            got = mine(x, t)
+            with torch.no_grad():
+                expect_close(got, ref(x, t))
+    return 2 * len(cases)
+
+
+@check("UpBlock (hidden)")
+def upblock(UpBlock) -> int:
+    cases = [(1, 8, 16, 8, 4, True, 2, 3), (3, 8, 4, 12, 2, True, 1, 1), (2, 4, 4, 8, 1, False, 5, 3)]
+    wiring_checks.upblock.__wrapped__(UpBlock, cases)
+    for seed, (B, dim_in, dim_out, tdim, groups, upsample, H, W) in enumerate(cases):
+        what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample})"
+        with case(f"reference weights, B={B}, dim_in={dim_in}, dim_out={dim_out}, upsample={upsample}, H={H}, W={W}"):
+            mine, ref = reference_pair(UpBlock, reference.UpBlock, (dim_in, dim_out, tdim, groups, upsample), seed,
+                                       what, shared=("block1", "block2", "attention"))
+            x = torch.randn(B, dim_out, H, W, generator=seeded(seed))
+            skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
+            t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            got = mine(x, t, skip)
+            _, variants = wiring_checks.upblock_variants(ref, x, t, skip)
+            with torch.no_grad():
+                expect_close(got, ref(x, t, skip), variants=variants)
+    return 2 * len(cases)
+
+
+BLOCKS_DIFFER = "make the checks of the blocks above pass first"
+
+
+def parts(model: nn.Module):
+    """(name, module) of each top-level layer or block of a Unet, one per ModuleList item."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.ModuleList):
+            yield from ((f"{name}[{i}]", block) for i, block in enumerate(child))
+        else:
+            yield name, child
+
+
+def expect_parameter_counts_by_part(mine: nn.Module, ref: nn.Module, what: str) -> None:
+    """Compare the parameter counts with the reference's part by part, to name the part that differs."""
+    theirs = dict(parts(ref))
+    for name, part in parts(mine):
+        if name in theirs:
+            hint = None if name in ("step_embedding", "input_conv", "output_conv") else \
+                f"{name} is built differently from the reference's: " + BLOCKS_DIFFER
+            st.expect_parameter_count(part, st.parameters(theirs[name]), f"{what}.{name}", hint)
+    st.expect_parameter_count(mine, st.parameters(ref), what)
+
+
+def blocks_explain_the_difference(mine: nn.Module, ref: nn.Module, x, steps, expected) -> bool:
+    """Whether the student's Unet matches once its blocks are the reference's: then only the blocks differ."""
+    for name in ("downs", "mid", "ups", "final_block"):
+        setattr(mine, name, getattr(ref, name))
+    with torch.no_grad():
+        return torch.allclose(mine(x, steps), expected, atol=1e-4, rtol=1e-4)
+
+
+@check("Unet (hidden)")
+def unet(Unet) -> int:
+    unet_checks.unet.__wrapped__(Unet, [(3, (1, 5, 7), 8, (1,), 4)])
+    cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3), (2, (1, 4, 12), 8, (2, 1), 2)]
+    for seed, (B, image_shape, channels, dim_mults, groups) in enumerate(cases):
+        what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
+        with case(f"reference weights, all your blocks, B={B}, {what}"):
+            ref = build(reference.Unet, image_shape, channels, dim_mults, groups, seed=100 + seed, what=what)
+            perturb(ref, seed)
+            mine = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what)
+            expect_parameter_counts_by_part(mine, ref, what)
+            copy_weights(mine, ref, what)
+            x = torch.randn(B, *image_shape, generator=seeded(seed))
+            steps = torch.randint(0, 1000, (B,), generator=seeded(seed + 1))
+            got = mine(x, steps)
+            with torch.no_grad():
+                expected = ref(x, steps)
+            if not torch.allclose(got.detach(), expected, atol=1e-4, rtol=1e-4) and \
+                    blocks_explain_the_difference(mine, ref, x, steps, expected):
+                fail("the output differs from the reference's, but matches once the blocks are the reference's own: "
+                     "the Unet's wiring is right, one of your blocks is not", BLOCKS_DIFFER)
+            expect_close(got, expected, atol=1e-4)
+    return len(cases) + 1
+
+
+@check("Unet properties (hidden)")
+def unet_properties(Unet) -> int:
+    unet_checks.unet_validation(Unet, bad_shapes=[((3, 16, 20), (1, 2, 4, 8)), ((1, 6, 8), (1, 1, 1))],
+                           bad_channels=[(12, (1, 2), 8, "group"), (10, (1,), 5, "head")])
+    with case("Unet((1, 5, 7), channels=8, dim_mults=(1,)): one level, no halving, any size works"):
+        model = build(Unet, (1, 5, 7), 8, (1,), 2, seed=0, what="Unet((1, 5, 7), channels=8, dim_mults=(1,))")
+        with torch.no_grad():
+            out = model(torch.randn(2, 1, 5, 7, generator=seeded(0)), torch.tensor([1, 2]))
+        expect_tensor(out, (2, 1, 5, 7), hint="with a single level nothing is halved: the output has the input's shape")
+    unet_checks.unet_properties.__wrapped__(Unet, fashion=False, small=((3, 8, 4), 8, (1, 1), 4))
+    return 11

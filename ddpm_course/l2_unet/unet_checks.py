@@ -1,0 +1,226 @@
+"""Visible checks of the Unet: its layers, its wiring with stand-in blocks, and the properties
+of the whole network built from the student's own blocks."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, seeded
+from ddpm_course.l2_unet import structure as st
+from ddpm_course.l2_unet.fixtures import build, perturb
+from ddpm_course.l2_unet.standins import StandIn, StandInDown, StandInUp
+
+
+# ---------------------------------------------------------------- Unet
+# (batch, image_shape, channels, dim_mults, groups)
+UNET_CASES = [(2, (1, 8, 8), 8, (1, 2), 2), (1, (3, 8, 16), 8, (1, 1, 2), 4)]
+
+
+def channel_pairs(channels: int, dim_mults: tuple[int, ...]) -> list[tuple[int, int]]:
+    dims = [channels] + [channels * m for m in dim_mults]
+    return list(zip(dims[:-1], dims[1:]))
+
+
+def expect_level(sub, label: str, class_name: str, args: tuple, flag: bool, verb: str, why: str, hint: str) -> None:
+    """Fail unless `sub` is class_name(*args, flag); name the flag when only the flag is wrong."""
+    if type(sub).__name__ == class_name and repr(sub) != st.twin_repr(sub, *args, flag) \
+            and repr(sub) == st.twin_repr(sub, *args, not flag):
+        fail(f"{label} should {'' if flag else 'not '}{verb}: {why}")
+    st.expect_built_as(sub, label, class_name, *args, flag, hint=hint)
+
+
+def unet_structure(unet, image_shape, channels, dim_mults, groups, what) -> None:
+    image_channels, tdim = image_shape[0], 4 * channels
+    embedding = getattr(unet, "step_embedding", None)
+    wanted = (f"nn.Sequential(SinusoidalPositionEmbeddings({channels}), nn.Linear({channels}, {tdim}), nn.GELU(), "
+              f"nn.Linear({tdim}, {tdim}))")
+    if not isinstance(embedding, nn.Sequential) or len(embedding) != 4 \
+            or type(embedding[0]).__name__ != "SinusoidalPositionEmbeddings" \
+            or getattr(embedding[0], "embedding_size", None) != channels or not isinstance(embedding[2], nn.GELU):
+        fail(f"{what}.step_embedding should be {wanted}, found {st.describe(embedding)}")
+    st.expect_linear(embedding[1], f"{what}.step_embedding[1]", channels, tdim)
+    st.expect_linear(embedding[3], f"{what}.step_embedding[3]", tdim, tdim)
+    st.expect_conv(unet, "input_conv", what, image_channels, channels, 7, padding=3)
+    pairs = channel_pairs(channels, dim_mults)
+    last = len(pairs) - 1
+    for name in ("downs", "ups"):
+        blocks = getattr(unet, name, None)
+        if not isinstance(blocks, nn.ModuleList) or len(blocks) != len(pairs):
+            fail(f"{what}.{name} should be an nn.ModuleList of {len(pairs)} blocks, one per channel pair {pairs}; "
+                 f"found {st.describe(blocks)}", "a plain Python list would hide the blocks' parameters")
+    for i, (dim_in, dim_out) in enumerate(pairs):
+        expect_level(unet.downs[i], f"{what}.downs[{i}]", "DownBlock", (dim_in, dim_out, tdim, groups), i < last,
+                     "downsample", "the deepest DownBlock keeps its resolution" if i == last else
+                     "every DownBlock but the last halves the resolution",
+                     f"downs[{i}] is DownBlock(dims[{i}], dims[{i + 1}], 4 * channels, groups, ...)")
+    st.expect_built_as(getattr(unet, "mid", None), f"{what}.mid", "MidBlock", pairs[-1][1], tdim, groups)
+    for i, (dim_in, dim_out) in enumerate(reversed(pairs)):
+        expect_level(unet.ups[i], f"{what}.ups[{i}]", "UpBlock", (dim_in, dim_out, tdim, groups), i < last,
+                     "upsample", "the last UpBlock is already back at full resolution" if i == last else
+                     "every UpBlock but the last doubles the resolution",
+                     f"the up path walks the channel pairs in reverse: ups[{i}] takes the arguments of "
+                     f"downs[{last - i}]")
+    st.expect_built_as(getattr(unet, "final_block", None), f"{what}.final_block", "ResidualBlock", channels, channels,
+                       tdim, groups)
+    st.expect_conv(unet, "output_conv", what, channels, image_channels, 1)
+    own = st.linear(channels, tdim) + st.linear(tdim, tdim) + st.conv(image_channels, channels, 7) \
+        + st.conv(channels, image_channels, 1)
+    blocks = [*unet.downs, unet.mid, *unet.ups, unet.final_block]
+    st.expect_parameter_count(unet, own + sum(st.parameters(block) for block in blocks), what)
+
+
+def use_standins(unet: nn.Module, channels: int, dim_mults: tuple[int, ...], seed: int) -> None:
+    """Replace the Unet's blocks by stand-ins; each stand-in UpBlock knows which skip it must get."""
+    pairs, tdim = channel_pairs(channels, dim_mults), 4 * channels
+    last = len(pairs) - 1
+    downs = [StandInDown(dim_in, dim_out, tdim, i < last, seed + i, f"downs[{i}]")
+             for i, (dim_in, dim_out) in enumerate(pairs)]
+    for i, down in enumerate(downs):
+        unet.downs[i] = down
+    unet.mid = StandIn(pairs[-1][1], pairs[-1][1], tdim, seed + 10, "mid")
+    for i, (dim_in, dim_out) in enumerate(reversed(pairs)):
+        unet.ups[i] = StandInUp(dim_in, dim_out, tdim, i < last, seed + 20 + i, f"ups[{i}]", downs[last - i], downs)
+    unet.final_block = StandIn(channels, channels, tdim, seed + 30, "final_block")
+
+
+def unet_variants(unet: nn.Module, x: Tensor, steps: Tensor) -> tuple[Tensor, list]:
+    """The output of a Unet with stand-in blocks, and what known mistakes output."""
+    with torch.no_grad():
+        step_emb = unet.step_embedding(steps)
+        h = unet.input_conv(x)
+        skips = []
+        for down in unet.downs:
+            h, skip = down(h, step_emb)
+            skips.append(skip)
+
+        def up_path(h: Tensor) -> Tensor:
+            stack = list(skips)
+            for up in unet.ups:
+                h = up(h, step_emb, stack.pop())
+            return h
+
+        up = up_path(unet.mid(h, step_emb))
+        return unet.output_conv(unet.final_block(up, step_emb)), [
+            (unet.output_conv(up), "final_block is never applied: run it after the last UpBlock, before output_conv"),
+            (unet.output_conv(unet.final_block(up_path(h), step_emb)), "the MidBlock is never applied: it runs "
+                                                                        "between the down path and the up path"),
+        ]
+
+
+@check("Unet")
+def unet(Unet, cases=UNET_CASES) -> int:
+    for seed, (B, image_shape, channels, dim_mults, groups) in enumerate(cases):
+        what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
+        with case(f"B={B}, {what}"):
+            model = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what)
+            unet_structure(model, image_shape, channels, dim_mults, groups, what)
+            perturb(model, seed)
+            use_standins(model, channels, dim_mults, seed)
+            x = torch.randn(B, *image_shape, generator=seeded(seed))
+            steps = torch.randint(0, 1000, (B,), generator=seeded(seed + 1))
+            got = model(x, steps)
+            expected, variants = unet_variants(model, x, steps)
+            expect_close(got, expected, atol=1e-4, hint="compare forward with steps 1-6 of the description",
+                         variants=variants)
+    return len(cases)
+
+
+# ---------------------------------------------------------------- Unet properties
+BAD_SHAPES = [((1, 30, 30), (1, 2, 4)), ((1, 28, 30), (1, 2, 4))]
+BAD_CHANNELS = [(6, (1, 2), 4, "group"), (6, (1, 2), 3, "head")]  # (channels, dim_mults, groups, named in message)
+
+
+def expect_value_error(build_it, what: str, must_name: list[tuple[str, ...]], hint: str) -> None:
+    """Fail unless build_it() raises a ValueError whose message names each group of alternatives."""
+    try:
+        build_it()
+    except ValueError as err:
+        message = str(err)
+    else:
+        fail(f"{what} should raise a ValueError in __init__, but it was built", hint)
+    for options in must_name:
+        if not any(option in message for option in options):
+            fail(f"the ValueError of {what} should name {' or '.join(repr(o) for o in options)}; "
+                 f"its message is: {message!r}", hint)
+
+
+def unet_validation(Unet, bad_shapes=BAD_SHAPES, bad_channels=BAD_CHANNELS) -> None:
+    for image_shape, dim_mults in bad_shapes:
+        what = f"Unet({image_shape}, channels=8, dim_mults={dim_mults}, groups=2)"
+        bad = next(size for size in image_shape[1:] if size % 2 ** (len(dim_mults) - 1))
+        with case(f"{what}: {bad} cannot be halved {len(dim_mults) - 1} times"):
+            expect_value_error(lambda: build(Unet, image_shape, 8, dim_mults, 2, seed=0, what=what), what,
+                               [(str(bad),), ("dim_mults", str(dim_mults))],
+                               "check H and W % 2 ** (len(dim_mults) - 1) in __init__, and name the image shape "
+                               "and dim_mults in the message")
+    for channels, dim_mults, groups, named in bad_channels:
+        what = f"Unet((1, 8, 8), channels={channels}, dim_mults={dim_mults}, groups={groups})"
+        with case(f"{what}: {channels} channels do not split into {groups} groups and 4 heads"):
+            expect_value_error(lambda: build(Unet, (1, 8, 8), channels, dim_mults, groups, seed=0, what=what), what,
+                               [(named,)], "every channel count channels * m must be divisible by groups and by 4")
+
+
+def expect_level_shapes(model: nn.Module, x: Tensor, steps: Tensor, expected: dict[str, tuple]) -> Tensor:
+    """Run the model, failing unless each named block's first output has the expected shape."""
+    seen: dict[str, tuple] = {}
+    modules = dict(model.named_modules())
+
+    def record(name: str):
+        def hook(module, args, out) -> None:
+            seen[name] = tuple((out[0] if isinstance(out, tuple) else out).shape)
+        return hook
+
+    handles = [modules[name].register_forward_hook(record(name)) for name in expected if name in modules]
+    try:
+        with torch.no_grad():
+            out = model(x, steps)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for name, shape in expected.items():
+        if seen.get(name) != shape:
+            fail(f"{name} should output {shape}, got {seen.get(name)}; expected sizes: "
+                 + ", ".join(f"{n} {s[2]}x{s[3]}" for n, s in expected.items()))
+    return out
+
+
+def fashion_mnist_shapes(Unet) -> None:
+    """Fashion-MNIST's 28x28 must go 28 -> 14 -> 7 -> 14 -> 28 through Unet(dim_mults=(1, 2, 4))."""
+    what = "Unet((1, 28, 28), channels=8, dim_mults=(1, 2, 4), groups=2)"
+    with case(f"Fashion-MNIST, {what}: 28 -> 14 -> 7 -> 14 -> 28"):
+        try:
+            model = build(Unet, (1, 28, 28), 8, (1, 2, 4), 2, seed=0, what=what)
+        except ValueError as err:
+            fail(f"{what} raised ValueError({str(err)!r}), but 28 can be halved twice: only 2 of the 3 DownBlocks "
+                 f"downsample", "H and W must be divisible by 2 ** (len(dim_mults) - 1)")
+        expected = {"downs.0": (1, 8, 14, 14), "downs.1": (1, 16, 7, 7), "downs.2": (1, 32, 7, 7), "mid": (1, 32, 7, 7),
+                    "ups.0": (1, 16, 14, 14), "ups.1": (1, 8, 28, 28), "ups.2": (1, 8, 28, 28)}
+        out = expect_level_shapes(model, torch.randn(1, 1, 28, 28, generator=seeded(0)), torch.tensor([100]), expected)
+        expect_tensor(out, (1, 1, 28, 28), hint="the predicted noise has the shape of the input")
+
+
+@check("Unet properties")
+def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2)) -> int:
+    unet_validation(Unet)
+    if fashion:
+        fashion_mnist_shapes(Unet)
+    image_shape, channels, dim_mults, groups = small
+    what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
+    with case(f"{what}: the same image at steps 5 and 600"):
+        model = build(Unet, image_shape, channels, dim_mults, groups, seed=1, what=what)
+        x = torch.randn(1, *image_shape, generator=seeded(1)).expand(2, *image_shape)
+        out = model(x, torch.tensor([5, 600]))
+        if (out[0] - out[1]).abs().max() < 1e-6:
+            fail("the same image at steps 5 and 600 gives the same output: the step has no effect",
+                 "the Unet passes step_embedding(num_steps) to every block, and each ResidualBlock adds time_proj of it")
+    with case(f"{what}: gradients after one backward pass"):
+        target = torch.randn(2, *image_shape, generator=seeded(3))
+        (out * target).sum().backward()
+        params = dict(model.named_parameters())
+        dead = [name for name, p in params.items() if p.grad is None or not torch.isfinite(p.grad).all()
+                or not p.grad.abs().sum() > 0]
+        if dead:
+            fail(f"{len(dead)} of {len(params)} parameters got no gradient: {', '.join(dead[:5])}"
+                 + (", ..." if len(dead) > 5 else ""),
+                 "something cuts them off: a .detach(), a torch.no_grad() block, or a module built but never used")
+    return len(BAD_SHAPES) + len(BAD_CHANNELS) + 2 + fashion

@@ -1,0 +1,169 @@
+"""Visible checks of DownBlock, MidBlock and UpBlock: their layers, then their wiring, with
+their sub-blocks replaced by stand-ins (standins.py)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ddpm_course.checking import case, check, expect_close, fail, seeded
+from ddpm_course.l2_unet import structure as st
+from ddpm_course.l2_unet.fixtures import build, perturb
+from ddpm_course.l2_unet.standins import StandIn, concat_input_check
+
+
+# ---------------------------------------------------------------- DownBlock and MidBlock
+# (batch, channels_in, channels_out, time_emb_dim, groups, downsample, height, width)
+DOWNBLOCK_CASES = [(2, 4, 8, 12, 2, True, 6, 4), (1, 8, 8, 16, 4, False, 3, 5)]
+
+
+def downblock_structure(block, cin, cout, tdim, groups, downsample, what) -> None:
+    st.expect_built_as(getattr(block, "block1", None), f"{what}.block1", "ResidualBlock", cin, cout, tdim, groups,
+                       hint="block1 changes the channel count: ResidualBlock(channels_in, channels_out, ...)")
+    st.expect_built_as(getattr(block, "block2", None), f"{what}.block2", "ResidualBlock", cout, cout, tdim, groups)
+    st.expect_built_as(getattr(block, "attention", None), f"{what}.attention", "AttentionBlock", cout)
+    if downsample:
+        st.expect_conv(block, "downsample", what, cout, cout, 4, stride=2, padding=1,
+                       hint="a 4x4 convolution with stride 2 and padding 1 halves H and W and keeps the channels")
+    elif not isinstance(getattr(block, "downsample", None), nn.Identity):
+        fail(f"{what}.downsample should be nn.Identity() when downsample=False, found "
+             f"{st.describe(getattr(block, 'downsample', None))}")
+    own = st.conv(cout, cout, 4) if downsample else 0
+    st.expect_parameter_count(block, own + sum(st.parameters(getattr(block, n)) for n in ("block1", "block2", "attention")),
+                              what)
+
+
+def unpack_pair(got, expected_out: Tensor, what: str) -> tuple[Tensor, Tensor]:
+    """The (downsampled, skip) a DownBlock returned, with a pointed message when they come swapped."""
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        fail(f"{what} should return a tuple (downsampled, skip), got {type(got).__name__}")
+    out, skip = got
+    if isinstance(out, Tensor) and isinstance(skip, Tensor) and out.shape != skip.shape \
+            and tuple(skip.shape) == tuple(expected_out.shape):
+        fail(f"{what} returned (skip, downsampled); return them as (downsampled, skip)")
+    return out, skip
+
+
+@check("DownBlock")
+def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> int:
+    for seed, (B, cin, cout, tdim, groups, downsample, H, W) in enumerate(cases):
+        what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample})"
+        with case(f"B={B}, {cin} -> {cout} channels, time_emb_dim={tdim}, groups={groups}, "
+                  f"downsample={downsample}, H={H}, W={W}"):
+            block = build(DownBlock, cin, cout, tdim, groups, downsample, seed=seed, what=what)
+            downblock_structure(block, cin, cout, tdim, groups, downsample, what)
+            perturb(block, seed)
+            block.block1 = StandIn(cin, cout, tdim, seed, f"{what}.block1")
+            block.block2 = StandIn(cout, cout, tdim, seed + 1, f"{what}.block2")
+            block.attention = StandIn(cout, cout, 0, seed + 2, f"{what}.attention")
+            x = torch.randn(B, cin, H, W, generator=seeded(seed))
+            t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            got = block(x, t)
+            with torch.no_grad():
+                h1 = block.block1(x, t)
+                h2 = block.block2(h1, t)
+                skip = block.attention(h2)
+                out = block.downsample(skip)
+                skip_first = block.attention(block.downsample(h2))
+            got_out, got_skip = unpack_pair(got, out, what)
+            expect_close(got_out, out, "downsampled output", hint="downsample(attention(block2(block1(x))))", variants=[
+                (block.downsample(h2), "the AttentionBlock is not applied before the downsampling"),
+                (skip_first, "the attention runs after the downsampling; it runs before, and its output is the skip")])
+            expect_close(got_skip, skip, "skip", hint="the skip is the AttentionBlock's output, before downsampling",
+                         variants=[(h2, "the skip is taken before the attention: it is the AttentionBlock's output"),
+                                   (h1, "the skip is block1's output; it is the AttentionBlock's output")])
+    return len(cases)
+
+
+# (batch, mid_dim, time_emb_dim, groups, height, width)
+MIDBLOCK_CASES = [(2, 8, 12, 2, 4, 4), (1, 12, 16, 3, 3, 5)]
+
+
+@check("MidBlock")
+def midblock(MidBlock, cases=MIDBLOCK_CASES) -> int:
+    for seed, (B, C, tdim, groups, H, W) in enumerate(cases):
+        what = f"MidBlock({C}, {tdim}, {groups})"
+        with case(f"B={B}, C={C}, time_emb_dim={tdim}, groups={groups}, H={H}, W={W}"):
+            block = build(MidBlock, C, tdim, groups, seed=seed, what=what)
+            for name in ("block1", "block2"):
+                st.expect_built_as(getattr(block, name, None), f"{what}.{name}", "ResidualBlock", C, C, tdim, groups)
+            st.expect_built_as(getattr(block, "attention", None), f"{what}.attention", "AttentionBlock", C)
+            if block.block1 is block.block2:
+                fail(f"{what}.block1 and .block2 are the same module", "build two ResidualBlocks, each with its own weights")
+            st.expect_parameter_count(block, sum(st.parameters(getattr(block, n)) for n in ("block1", "attention", "block2")),
+                                      what)
+            b1, att, b2 = (StandIn(C, C, tdim, seed, f"{what}.block1"), StandIn(C, C, 0, seed + 1, f"{what}.attention"),
+                           StandIn(C, C, tdim, seed + 2, f"{what}.block2"))
+            block.block1, block.attention, block.block2 = b1, att, b2
+            x = torch.randn(B, C, H, W, generator=seeded(seed))
+            t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            got = block(x, t)
+            with torch.no_grad():
+                expected = b2(att(b1(x, t)), t)
+                variants = [
+                    (b2(b1(x, t), t), "the AttentionBlock is never applied; it goes between block1 and block2"),
+                    (att(b2(b1(x, t), t)), "the attention runs after block2; it goes between block1 and block2"),
+                    (b2(b1(att(x), t), t), "the attention runs first; it goes between block1 and block2"),
+                    (att(b1(x, t)), "block2 is never applied: block1 -> attention -> block2"),
+                    (b1(att(b2(x, t)), t), "block1 and block2 are swapped: block1 runs first"),
+                ]
+            expect_close(got, expected, hint="block2(attention(block1(x)))", variants=variants)
+    return len(cases)
+
+
+# ---------------------------------------------------------------- UpBlock
+# (batch, dim_in, dim_out, time_emb_dim, groups, upsample, height, width); x and skip have dim_out channels
+UPBLOCK_CASES = [(2, 4, 8, 12, 2, True, 3, 2), (1, 8, 8, 16, 4, False, 4, 4)]
+
+
+def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, what) -> None:
+    st.expect_built_as(getattr(block, "block1", None), f"{what}.block1", "ResidualBlock", 2 * dim_out, dim_in, tdim,
+                       groups, hint="block1 takes x and skip concatenated, 2 * dim_out channels, and maps them to dim_in")
+    st.expect_built_as(getattr(block, "block2", None), f"{what}.block2", "ResidualBlock", dim_in, dim_in, tdim, groups)
+    st.expect_built_as(getattr(block, "attention", None), f"{what}.attention", "AttentionBlock", dim_in)
+    if upsample:
+        st.expect_conv(block, "upsample", what, dim_in, dim_in, 4, stride=2, padding=1, kind=nn.ConvTranspose2d,
+                       hint="a 4x4 transposed convolution with stride 2 and padding 1 doubles H and W")
+    elif not isinstance(getattr(block, "upsample", None), nn.Identity):
+        fail(f"{what}.upsample should be nn.Identity() when upsample=False, found "
+             f"{st.describe(getattr(block, 'upsample', None))}")
+    own = st.conv(dim_in, dim_in, 4) if upsample else 0
+    st.expect_parameter_count(block, own + sum(st.parameters(getattr(block, n)) for n in ("block1", "block2", "attention")),
+                              what)
+
+
+@check("UpBlock")
+def upblock(UpBlock, cases=UPBLOCK_CASES) -> int:
+    for seed, (B, dim_in, dim_out, tdim, groups, upsample, H, W) in enumerate(cases):
+        what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample})"
+        with case(f"B={B}, dim_in={dim_in}, dim_out={dim_out}, time_emb_dim={tdim}, groups={groups}, "
+                  f"upsample={upsample}, H={H}, W={W}"):
+            block = build(UpBlock, dim_in, dim_out, tdim, groups, upsample, seed=seed, what=what)
+            upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, what)
+            perturb(block, seed)
+            block.block1 = StandIn(2 * dim_out, dim_in, tdim, seed, f"{what}.block1")
+            block.block1.input_check = concat_input_check((B, dim_out, H, W), f"{what}.block1")
+            block.block2 = StandIn(dim_in, dim_in, tdim, seed + 1, f"{what}.block2")
+            block.attention = StandIn(dim_in, dim_in, 0, seed + 2, f"{what}.attention")
+            x = torch.randn(B, dim_out, H, W, generator=seeded(seed))
+            skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
+            t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            got = block(x, t, skip)
+            expected, variants = upblock_variants(block, x, t, skip)
+            expect_close(got, expected, hint="upsample(attention(block2(block1(cat([x, skip], dim=1)))))",
+                         variants=variants)
+    return len(cases)
+
+
+def upblock_variants(block: nn.Module, x: Tensor, t: Tensor, skip: Tensor) -> tuple[Tensor, list]:
+    """The UpBlock's output from its own sub-blocks, and what known mistakes output."""
+    with torch.no_grad():
+        def tail(h: Tensor, attention: bool = True) -> Tensor:
+            h = block.block2(block.block1(h, t), t)
+            return block.upsample(block.attention(h) if attention else h)
+
+        return tail(torch.cat([x, skip], dim=1)), [
+            (tail(torch.cat([skip, x], dim=1)), "you concatenated (skip, x); the order is x first, then skip: "
+                                                "torch.cat([x, skip], dim=1)"),
+            (tail(torch.cat([x, skip], dim=1), attention=False), "the AttentionBlock is never applied: it runs after "
+                                                                 "block2, before the upsampling"),
+        ]
