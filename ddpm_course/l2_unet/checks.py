@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ddpm_course.checking import case, check, expect_close, fail, seeded
 from ddpm_course.l2_unet import structure as st
-from ddpm_course.l2_unet.fixtures import build, one_thread, perturb, pointwise
+from ddpm_course.l2_unet.fixtures import build, perturb, pointwise
 from ddpm_course.l2_unet.unet_checks import unet, unet_properties  # noqa: F401 (called by the notebook)
 from ddpm_course.l2_unet.wiring_checks import downblock, midblock, upblock  # noqa: F401 (called by the notebook)
 
@@ -53,7 +53,6 @@ def attention_block_variants(block: nn.Module, x: Tensor) -> tuple[Tensor, list]
 
 
 @check("AttentionBlock")
-@one_thread
 def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> int:
     for seed, (B, C, H, W) in enumerate(cases):
         what = f"AttentionBlock({C})"
@@ -134,7 +133,6 @@ def resblock_variants(block: nn.Module, x: Tensor, t: Tensor) -> tuple[Tensor, l
 
 
 @check("ResidualBlock")
-@one_thread
 def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> int:
     for seed, (B, cin, cout, step_dim, groups, H, W) in enumerate(cases):
         what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"

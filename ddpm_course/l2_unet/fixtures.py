@@ -1,8 +1,6 @@
 """How the checks of lesson 2 build, initialise and feed the modules they test."""
 from __future__ import annotations
 
-import functools
-from typing import Callable
 
 import torch
 from einops import rearrange
@@ -37,18 +35,3 @@ def pointwise(layer: nn.Module, x: Tensor) -> Tensor:
     if isinstance(layer, nn.Linear):
         return rearrange(layer(rearrange(x, "b c h w -> b h w c")), "b h w c -> b c h w")
     return layer(x)
-
-
-def one_thread(fn: Callable) -> Callable:
-    """Run a check on one CPU thread, then restore the thread count. Its tensors are tiny, so
-    threads gain nothing; on a busy 2-core machine each parallel op would instead wait for a
-    descheduled thread, which made the lesson's checks 5 to 30 times slower."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-    return run

@@ -13,7 +13,7 @@ from torch import nn
 from ddpm_course.checking import case, check, copy_weights, expect_close, expect_tensor, fail, seeded
 from ddpm_course.l2_unet import checks, reference, unet_checks, wiring_checks
 from ddpm_course.l2_unet import structure as st
-from ddpm_course.l2_unet.fixtures import build, one_thread, perturb
+from ddpm_course.l2_unet.fixtures import build, perturb
 
 
 def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, shared: tuple[str, ...] = ()):
@@ -33,7 +33,6 @@ def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, shared: tupl
 
 
 @check("AttentionBlock (hidden)")
-@one_thread
 def attention_block(AttentionBlock) -> int:
     cases = [(1, 4, 1, 7), (3, 16, 4, 4), (2, 12, 5, 2)]
     checks.attention_block.__wrapped__(AttentionBlock, cases)
@@ -49,7 +48,6 @@ def attention_block(AttentionBlock) -> int:
 
 
 @check("ResidualBlock (hidden)")
-@one_thread
 def resblock(ResidualBlock) -> int:
     cases = [(1, 6, 4, 8, 2, 4, 7), (3, 8, 16, 32, 4, 6, 6), (2, 4, 4, 8, 4, 2, 3), (2, 4, 8, 4, 1, 1, 1)]
     checks.resblock.__wrapped__(ResidualBlock, cases)
@@ -67,7 +65,6 @@ def resblock(ResidualBlock) -> int:
 
 
 @check("DownBlock (hidden)")
-@one_thread
 def downblock(DownBlock) -> int:
     cases = [(1, 8, 16, 8, 4, True, 4, 6), (3, 8, 4, 12, 2, True, 2, 2), (2, 4, 4, 8, 1, False, 5, 5)]
     wiring_checks.downblock.__wrapped__(DownBlock, cases)
@@ -87,7 +84,6 @@ def downblock(DownBlock) -> int:
 
 
 @check("MidBlock (hidden)")
-@one_thread
 def midblock(MidBlock) -> int:
     cases = [(3, 16, 8, 4, 2, 2), (1, 4, 4, 1, 1, 6)]
     wiring_checks.midblock.__wrapped__(MidBlock, cases)
@@ -105,7 +101,6 @@ def midblock(MidBlock) -> int:
 
 
 @check("UpBlock (hidden)")
-@one_thread
 def upblock(UpBlock) -> int:
     cases = [(1, 8, 16, 8, 4, True, 2, 3), (3, 8, 4, 12, 2, True, 1, 1), (2, 4, 4, 8, 1, False, 5, 3)]
     wiring_checks.upblock.__wrapped__(UpBlock, cases)
@@ -156,7 +151,6 @@ def blocks_explain_the_difference(mine: nn.Module, ref: nn.Module, x, steps, exp
 
 
 @check("Unet (hidden)")
-@one_thread
 def unet(Unet) -> int:
     unet_checks.unet.__wrapped__(Unet, [(3, (1, 5, 7), 8, (1,), 4)])
     cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3), (2, (1, 4, 12), 8, (2, 1), 2)]
@@ -182,7 +176,6 @@ def unet(Unet) -> int:
 
 
 @check("Unet properties (hidden)")
-@one_thread
 def unet_properties(Unet) -> int:
     unet_checks.unet_validation(Unet, bad_shapes=[((3, 16, 20), (1, 2, 4, 8)), ((1, 6, 8), (1, 1, 1))],
                            bad_channels=[(12, (1, 2), 8, "group"), (10, (1,), 5, "head")])

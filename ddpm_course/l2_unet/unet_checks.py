@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, seeded
 from ddpm_course.l2_unet import structure as st
-from ddpm_course.l2_unet.fixtures import build, one_thread, perturb
+from ddpm_course.l2_unet.fixtures import build, perturb
 from ddpm_course.l2_unet.standins import StandIn, StandInDown, StandInUp
 
 
@@ -108,7 +108,6 @@ def unet_variants(unet: nn.Module, x: Tensor, steps: Tensor) -> tuple[Tensor, li
 
 
 @check("Unet")
-@one_thread
 def unet(Unet, cases=UNET_CASES) -> int:
     for seed, (B, image_shape, channels, dim_mults, groups) in enumerate(cases):
         what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
@@ -201,7 +200,6 @@ def fashion_mnist_shapes(Unet) -> None:
 
 
 @check("Unet properties")
-@one_thread
 def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2)) -> int:
     unet_validation(Unet)
     if fashion:

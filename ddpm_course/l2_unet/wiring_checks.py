@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ddpm_course.checking import case, check, expect_close, fail, seeded
 from ddpm_course.l2_unet import structure as st
-from ddpm_course.l2_unet.fixtures import build, one_thread, perturb
+from ddpm_course.l2_unet.fixtures import build, perturb
 from ddpm_course.l2_unet.standins import StandIn, concat_input_check
 
 
@@ -44,7 +44,6 @@ def unpack_pair(got, expected_out: Tensor, what: str) -> tuple[Tensor, Tensor]:
 
 
 @check("DownBlock")
-@one_thread
 def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> int:
     for seed, (B, cin, cout, tdim, groups, downsample, H, W) in enumerate(cases):
         what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample})"
@@ -80,7 +79,6 @@ MIDBLOCK_CASES = [(2, 8, 12, 2, 4, 4), (1, 12, 16, 3, 3, 5)]
 
 
 @check("MidBlock")
-@one_thread
 def midblock(MidBlock, cases=MIDBLOCK_CASES) -> int:
     for seed, (B, C, tdim, groups, H, W) in enumerate(cases):
         what = f"MidBlock({C}, {tdim}, {groups})"
@@ -134,7 +132,6 @@ def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, what) -> N
 
 
 @check("UpBlock")
-@one_thread
 def upblock(UpBlock, cases=UPBLOCK_CASES) -> int:
     for seed, (B, dim_in, dim_out, tdim, groups, upsample, H, W) in enumerate(cases):
         what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample})"
