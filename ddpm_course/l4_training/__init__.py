@@ -1,0 +1,1 @@
+"""Lesson 4: training on Fashion-MNIST, DDIM sampling, FID and KID."""
