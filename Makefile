@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # nbgrader calls its own `alembic` command: the venv's tools come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv lab test release grade autograde collect student-bundle bench-grading clean
+.PHONY: help venv lab test release grade autograde collect student-bundle bench-grading bench clean
 
 help:
 	@echo "make lab                     open the course in JupyterLab"
@@ -19,6 +19,7 @@ help:
 	@echo "make collect LESSON=name     LMS download in downloaded/<lesson>/archive/ -> submitted/"
 	@echo "make student-bundle [LESSON=name]   dist/ddpm-course-<lesson>.zip: what students need, no answers"
 	@echo "make bench-grading [N=8]     notebooks graded per minute with 1 and all cores"
+	@echo "make bench [ARGS=--quick]    lesson 4 training/sampling throughput here, and every check's runtime"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,10 @@ student-bundle: $(STAMP)
 
 bench-grading: $(STAMP)
 	$(PY) -m ddpm_course.instructor.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON))
+
+# Not part of `make test`: on a GPU it takes a few minutes (torch.compile included).
+bench: $(STAMP)
+	$(PY) -m ddpm_course.bench $(ARGS)
 
 clean:
 	rm -rf autograded feedback reports gradebook.db grades.csv dist .pytest_cache
