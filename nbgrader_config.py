@@ -18,6 +18,8 @@ c.ClearSolutions.code_stub = {
 # `make autograde TIMEOUT=s MEMORY_MB=n`.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# How long output may trail a cell's end (100 MB of printing takes seconds); later, the cell fails.
+c.Execute.iopub_timeout = 30
 # Quiet kernels: their start-up warnings would repeat once per graded notebook.
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 # Each grading kernel gets at most this much address space (MiB): a runaway allocation

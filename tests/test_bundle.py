@@ -50,7 +50,8 @@ def files(path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_bundle_holds_what_students_need(lesson, bundles):
-    """Does the bundle hold the notebooks up to the lesson, earlier lessons' references, the package, assets and setup files?"""
+    """Does the bundle hold the notebooks up to the lesson, earlier lessons' references, the package,
+    the assets and the setup files?"""
     names = set(files(bundles[lesson]))
     upto = LESSONS[:LESSONS.index(lesson) + 1]
     needed = {"README.md", "requirements.txt", "pyproject.toml", "ddpm_course/__init__.py", "ddpm_course/checking.py"}

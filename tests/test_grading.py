@@ -1,30 +1,43 @@
 """Grading at class scale: does autograding score what the bug bank predicts, hide the hidden checks,
 grade in parallel exactly as in sequence, and give every bad submission a record of its own?
 
-Three module-scoped autograde runs, the tests only read their outputs:
-- `graded`: a correct, a buggy and an untouched notebook per lesson, 2 workers, the course's limits;
-- `sequential`: the first lesson's three again, one notebook after another;
-- `troubled`: bad submissions of the first lesson, 2 workers, a small timeout and memory limit.
-About 70 s on 2 cores with lesson 1 alone; each further lesson adds three notebooks.
+Four gradings run at once, started by one module fixture, and the tests only read their outputs:
+- `graded` (in this process, 2 workers, the course's limits): the first lesson's correct, buggy
+  and untouched notebooks, and a buggy and an untouched one of every later lesson;
+- `sequential` (`grade --all --jobs 1`): the first lesson's correct and buggy ones again;
+- `troubled` (`grade --all --jobs 2` with a small timeout and memory limit): bad submissions;
+- `make grade` of the first lesson's release.
+Later lessons get no "correct" notebook here: test_bank proves in-process that their solutions
+pass, and a buggy notebook proves that nbgrader scores passing and failing checks alike; each
+costs a whole notebook run (lesson 4 trains). About 2 minutes of CPU for lessons 1-3 on 2 cores.
 """
 from __future__ import annotations
 
 import csv
 import html.parser
-import shutil
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from ddpm_course.instructor import bank, course, grade
+from ddpm_course.instructor.collect import zip_collect
+from ddpm_course.instructor.triage import triage, triage_one
 
 LESSONS = course.lessons()
 FIRST = LESSONS[0]
 KINDS = ("correct", "buggy", "untouched")
-TIMEOUT, MEMORY_MB = 10, 2560  # small limits of the troubled run (a lesson 1 kernel peaks near 1.5 GB)
+ROUND_TRIP = [(FIRST, kind) for kind in KINDS] + [(lesson, kind) for lesson in LESSONS[1:]
+                                                  for kind in ("buggy", "untouched")]
+SEQUENTIAL = ("correct", "buggy")
+# Small limits of the troubled run; a lesson 1 kernel peaks near 1.5 GB of address space, and its
+# slowest cell takes a few seconds, even on 2 cores shared by four gradings.
+TIMEOUT, MEMORY_MB = 30, 2560
+GRADE = [sys.executable, "-m", "ddpm_course.instructor.grade"]
 
 
 def points(lesson: str) -> dict[str, float]:
@@ -94,115 +107,16 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> Path:
-    """A course root with one correct, one buggy and one untouched notebook per lesson, autograded."""
-    root = tmp_path_factory.mktemp("course")
-    for lesson in LESSONS:
-        for kind in KINDS:
-            submit(root, kind, lesson, notebook_of(lesson, kind))
-    grade.autograde(root, jobs=2)
-    return root
-
-
-@pytest.fixture(scope="module")
-def grades_csv(graded) -> dict[tuple[str, str], dict]:
-    return {(row["student"], row["lesson"]): row for row in read_csv(graded / "grades.csv")}
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_autograde_scores_match_the_bank(lesson, kind, grades_csv):
-    """Does grades.csv give full marks to the solution, lose exactly the broken checks' points
-    for the first known bug, and give 0 to the untouched release?"""
-    row = grades_csv[(kind, lesson)]
-    assert float(row["max_score"]) == sum(points(lesson).values())
-    assert float(row["score"]) == expected_score(lesson, kind)
-    assert row["status"] == "graded"
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_feedback_shows_failures_but_no_hidden_code(lesson, kind, graded):
-    """Does the feedback page exist, name the failure, and hide every hidden-test line and call?"""
-    text = html_text(graded / "feedback" / kind / lesson / f"{lesson}.html")
-    assert "BEGIN HIDDEN TESTS" not in text and "run_hidden(" not in text
-    shown = course.read(graded / "submitted" / kind / lesson / f"{lesson}.ipynb")
-    leaked = [line for line in hidden_lines(lesson, nbformat.writes(shown)) if line in text]
-    assert leaked == []
-    if kind == "buggy":
-        assert first_bug(lesson).says in text
-    if kind == "untouched":
-        assert "not implemented yet" in text
-
-
-def test_make_grade_prints_one_line_per_check_and_the_score():
-    """Does `make grade NB=<lesson 1 release>` print PASS/FAIL per graded cell and end with `score: 0 / 10`?"""
-    result = subprocess.run([sys.executable, "-m", "ddpm_course.instructor.grade",
-                             "notebooks/l1_blocks/l1_blocks.ipynb"],
-                            cwd=course.ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().split("\n")
-    assert lines[-1] == "score: 0 / 10"
-    assert [line.split()[1] for line in lines[:-1]] == list(points("l1_blocks"))
-    for line, (gid, pts) in zip(lines, points("l1_blocks").items()):
-        assert line.startswith(f"FAIL {gid} 0/{pts:g}  ") and "not implemented yet" in line, line
-
-
-# Class-scale outputs
-
-
-def test_grades_csv_has_a_row_per_student_and_lesson(graded):
-    """Does grades.csv hold exactly one row per student x lesson, with a status and reason column?"""
-    rows = read_csv(graded / "grades.csv")
-    assert list(rows[0]) == ["student", "lesson", "score", "max_score", "status", "reason"]
-    assert sorted((r["student"], r["lesson"]) for r in rows) == sorted((k, l) for k in KINDS for l in LESSONS)
-
-
-def test_exercise_breakdown_counts_passes_per_check(graded):
-    """Does reports/exercises.csv give each graded cell's pass rate over the class, and is there a chart?"""
-    rows = {(r["lesson"], r["grade_id"]): r for r in read_csv(graded / "reports" / "exercises.csv")}
-    assert set(rows) == {(lesson, gid) for lesson in LESSONS for gid in points(lesson)}
-    for lesson in LESSONS:
-        bug = first_bug(lesson)
-        for gid in points(lesson):
-            passed = 1 + (gid not in {bug.fails, *bug.also_fails})  # correct always, buggy unless broken
-            assert (int(rows[(lesson, gid)]["graded"]), int(rows[(lesson, gid)]["passed"])) == (3, passed)
-    assert (graded / "reports" / "exercises.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-SEQUENTIAL = ("correct", "buggy")
-
-
-@pytest.fixture(scope="module")
-def sequential(graded, tmp_path_factory) -> Path:
-    """Two of the first lesson's submissions of `graded`, graded again by one worker, one after the other."""
-    root = tmp_path_factory.mktemp("sequential")
-    for kind in SEQUENTIAL:
-        shutil.copytree(graded / "submitted" / kind / FIRST, root / "submitted" / kind / FIRST)
-    grade.autograde(root, jobs=1, feedback=False)
-    return root
-
-
-def test_parallel_grading_equals_sequential_grading(graded, sequential):
-    """Do two workers give every student and every check the same score as one worker?"""
-    def scores(root: Path) -> list[tuple]:
-        return sorted((r["student"], r["grade_id"], r["score"]) for r in read_csv(root / "reports" / "cells.csv")
-                      if r["lesson"] == FIRST and r["student"] in SEQUENTIAL)
-    assert scores(sequential) == scores(graded)
-    assert len(scores(graded)) == len(SEQUENTIAL) * len(points(FIRST))
-
-
-# Bad submissions, all of the first lesson, graded in one run next to each other
+# Bad submissions, all of the first lesson
 
 
 def cell_index(notebook, grade_id: str) -> int:
     return next(i for i, c in enumerate(notebook.cells) if course.grade_id(c) == grade_id)
 
 
-def last_answer(lesson: str) -> str:
+def answer_cells(lesson: str) -> list[str]:
     return [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells
-            if c.metadata.get("nbgrader", {}).get("solution")][-1]
+            if c.metadata.get("nbgrader", {}).get("solution")]
 
 
 def checks_after(lesson: str, answer: str) -> list[str]:
@@ -249,41 +163,147 @@ def shadow_package(folder: Path) -> None:
 
 
 HOG = "def _hog():\n    chunks = []\n    while True:\n        chunks.append(bytearray(50_000_000))\n\n_hog()"
-LOOP = "while True:\n    pass"
+LOOP = "import time\n\nwhile True:\n    time.sleep(0.1)"  # sleeps, so it costs the other gradings no CPU
+ENVIRONMENT = 'import os\nprint("quick", os.environ["DDPM_COURSE_QUICK"], "fixture", os.environ["DDPM_COURSE_FIXTURE"])'
 CRASH = "import os\nos._exit(1)"
 CHATTY = 'for _ in range(10):\n    print("x" * 10_000_000)'  # 100 MB, in lines of 10 MB
 
 
-@pytest.fixture(scope="module")
-def troubled(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
-    """A class of bad submissions of the first lesson, graded together with small limits."""
-    root = tmp_path_factory.mktemp("troubled")
-    lesson, solution = FIRST, bank.submission(FIRST)
+def troubled_class(root: Path) -> None:
+    """Bad submissions of the first lesson. Cases that cannot hide each other share a notebook:
+    each notebook costs a kernel start and a torch import."""
+    lesson, solution, answers = FIRST, bank.submission(FIRST), answer_cells(FIRST)
     submit(root, "invalid", lesson, nbformat.writes(solution)[:500])
     (root / "submitted" / "absent" / lesson).mkdir(parents=True)
     (root / "submitted" / "absent" / lesson / "notes.txt").write_text("I could not make it work")
-    # cases that cannot hide each other share a notebook: a kernel start and a torch import each
-    submit(root, "misnamed_chatty", lesson, with_new_cell(bank.submission(lesson), CHATTY),
+    submit(root, "misnamed_chatty", lesson, with_new_cell(with_new_cell(bank.submission(lesson), CHATTY), ENVIRONMENT),
            name=f"{lesson} (1).ipynb")
-    submit(root, "tampered", lesson, tampered(lesson)[0])
+    # were its fake package imported, the restored check would pass the bug: 8 points instead of 5
+    shadow_package(submit(root, "tampered_shadowed", lesson, tampered(lesson)[0]).parent)
     broken = bank.submission(lesson)
     imports = broken.cells[first_code_cell(broken)]
     imports.source = "import no_such_module_anywhere\n" + imports.source
     submit(root, "raises", lesson, broken)
-    submit(root, "loops_then_hogs", lesson,
-           with_code_on_top_of(with_new_cell(bank.submission(lesson), LOOP), last_answer(lesson), HOG))
-    submit(root, "crash", lesson, with_code_on_top_of(bank.submission(lesson), last_answer(lesson), CRASH))
-    shadow_package(submit(root, "shadow", lesson, course.read(course.release_path(lesson))).parent)
-    grade.autograde(root, jobs=2, timeout=TIMEOUT, memory_mb=MEMORY_MB)
-    return root, {row["student"]: row for row in read_csv(root / "grades.csv")}
+    runaway = with_code_on_top_of(with_new_cell(bank.submission(lesson), LOOP), answers[-2], HOG)
+    submit(root, "loops_hogs_crashes", lesson, with_code_on_top_of(runaway, answers[-1], CRASH))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Every grading of this module, started together so that they share the cores; returns the
+    course root of each (and, for `make grade`, the folder of its stdout and stderr)."""
+    roots = {name: tmp_path_factory.mktemp(name) for name in ("graded", "sequential", "troubled", "make_grade")}
+    for lesson, kind in ROUND_TRIP:
+        submit(roots["graded"], kind, lesson, notebook_of(lesson, kind))
+    for kind in SEQUENTIAL:
+        submit(roots["sequential"], kind, FIRST, notebook_of(FIRST, kind))
+    troubled_class(roots["troubled"])
+    commands = {"make_grade": GRADE + ["notebooks/l1_blocks/l1_blocks.ipynb"],
+                "sequential": GRADE + ["--all", "--jobs", "1", "--root", str(roots["sequential"])],
+                "troubled": GRADE + ["--all", "--jobs", "2", "--timeout", str(TIMEOUT),
+                                     "--memory-mb", str(MEMORY_MB), "--root", str(roots["troubled"])]}
+    background = {}
+    for name, command in commands.items():
+        with open(roots[name] / "stdout", "w") as out, open(roots[name] / "stderr", "w") as err:
+            background[name] = subprocess.Popen(command, cwd=course.ROOT, stdout=out, stderr=err)
+    try:
+        grade.autograde(roots["graded"], jobs=2)
+    finally:
+        for name, process in background.items():
+            (roots[name] / "returncode").write_text(str(process.wait(timeout=900)))
+    return roots
+
+
+@pytest.fixture(scope="module")
+def graded(runs) -> Path:
+    return runs["graded"]
+
+
+@pytest.fixture(scope="module")
+def grades_csv(graded) -> dict[tuple[str, str], dict]:
+    return {(row["student"], row["lesson"]): row for row in read_csv(graded / "grades.csv")}
+
+
+@pytest.mark.parametrize(("lesson", "kind"), ROUND_TRIP)
+def test_autograde_scores_match_the_bank(lesson, kind, grades_csv):
+    """Does grades.csv give full marks to the solution, lose exactly the broken checks' points
+    for the first known bug, and give 0 to the untouched release?"""
+    row = grades_csv[(kind, lesson)]
+    assert float(row["max_score"]) == sum(points(lesson).values())
+    assert float(row["score"]) == expected_score(lesson, kind)
+    assert row["status"] == "graded"
+
+
+@pytest.mark.parametrize(("lesson", "kind"), ROUND_TRIP)
+def test_feedback_shows_failures_but_no_hidden_code(lesson, kind, graded):
+    """Does the feedback page exist, name the failure, and hide every hidden-test line and call?"""
+    text = html_text(graded / "feedback" / kind / lesson / f"{lesson}.html")
+    assert "BEGIN HIDDEN TESTS" not in text and "run_hidden(" not in text
+    shown = course.read(graded / "submitted" / kind / lesson / f"{lesson}.ipynb")
+    leaked = [line for line in hidden_lines(lesson, nbformat.writes(shown)) if line in text]
+    assert leaked == []
+    if kind == "buggy":
+        assert first_bug(lesson).says in text
+    if kind == "untouched":
+        assert "not implemented yet" in text
+
+
+def test_make_grade_prints_one_line_per_check_and_the_score(runs):
+    """Does `make grade NB=<lesson 1 release>` print PASS/FAIL per graded cell and end with `score: 0 / 10`?"""
+    folder = runs["make_grade"]
+    assert (folder / "returncode").read_text() == "0", (folder / "stderr").read_text()
+    lines = (folder / "stdout").read_text().strip().split("\n")
+    assert lines[-1] == "score: 0 / 10"
+    assert [line.split()[1] for line in lines[:-1]] == list(points("l1_blocks"))
+    for line, (gid, pts) in zip(lines, points("l1_blocks").items()):
+        assert line.startswith(f"FAIL {gid} 0/{pts:g}  ") and "not implemented yet" in line, line
+
+
+# Class-scale outputs
+
+
+def test_grades_csv_has_a_row_per_student_and_lesson(graded):
+    """Does grades.csv hold one row per student x lesson, "missing" where a student handed nothing in?"""
+    rows = read_csv(graded / "grades.csv")
+    assert list(rows[0]) == ["student", "lesson", "score", "max_score", "status", "reason"]
+    assert sorted((r["student"], r["lesson"]) for r in rows) == sorted((k, l) for k in KINDS for l in LESSONS)
+    missing = {(r["student"], r["lesson"]) for r in rows if r["status"] == "missing"}
+    assert missing == {(k, l) for k in KINDS for l in LESSONS} - set((kind, lesson) for lesson, kind in ROUND_TRIP)
+
+
+def test_exercise_breakdown_counts_passes_per_check(graded):
+    """Does reports/exercises.csv give each graded cell's pass rate over the class, and is there a chart?"""
+    rows = {(r["lesson"], r["grade_id"]): r for r in read_csv(graded / "reports" / "exercises.csv")}
+    assert set(rows) == {(lesson, gid) for lesson in LESSONS for gid in points(lesson)}
+    for lesson in LESSONS:
+        kinds = [kind for other, kind in ROUND_TRIP if other == lesson]
+        broken = {first_bug(lesson).fails, *first_bug(lesson).also_fails}
+        for gid in points(lesson):
+            passed = ("correct" in kinds) + (gid not in broken)
+            assert (int(rows[(lesson, gid)]["graded"]), int(rows[(lesson, gid)]["passed"])) == (len(kinds), passed)
+    assert (graded / "reports" / "exercises.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_parallel_grading_equals_sequential_grading(runs):
+    """Do two workers give every student and every check the same score as one worker?"""
+    assert (runs["sequential"] / "returncode").read_text() == "0", (runs["sequential"] / "stderr").read_text()
+
+    def scores(root: Path) -> list[tuple]:
+        return sorted((r["student"], r["grade_id"], r["score"]) for r in read_csv(root / "reports" / "cells.csv")
+                      if r["lesson"] == FIRST and r["student"] in SEQUENTIAL)
+    assert scores(runs["sequential"]) == scores(runs["graded"])
+    assert len(scores(runs["graded"])) == len(SEQUENTIAL) * len(points(FIRST))
+
+
+# Bad submissions
 
 
 def _full() -> float:
     return sum(points(FIRST).values())
 
 
-def _without_last_answer() -> float:
-    return _full() - sum(points(FIRST)[gid] for gid in checks_after(FIRST, last_answer(FIRST)))
+def _without_last_two_answers() -> float:
+    return _full() - sum(points(FIRST)[gid] for gid in checks_after(FIRST, answer_cells(FIRST)[-2]))
 
 
 def _tampered_score() -> float:
@@ -295,12 +315,18 @@ BAD = {  # student: (status, score, what the reason says)
     "invalid": ("invalid", lambda: 0, ["not a readable notebook"]),
     "absent": ("missing", lambda: 0, ["notes.txt"]),
     "misnamed_chatty": ("graded", _full, [f"submitted as '{FIRST} (1).ipynb'"]),
-    "tampered": ("graded", _tampered_score, [f"failed: {first_bug(FIRST).fails}", "deleted"]),
+    "tampered_shadowed": ("graded", _tampered_score, [f"failed: {first_bug(FIRST).fails}", "deleted",
+                                                      "extra files not used for grading: checks.py, ddpm_course"]),
     "raises": ("graded", lambda: 0, ["ModuleNotFoundError"]),
-    "loops_then_hogs": ("graded", _without_last_answer, ["time limit", "out of memory"]),
-    "crash": ("graded", _without_last_answer, ["kernel died"]),
-    "shadow": ("graded", lambda: 0, ["extra files not used for grading: checks.py, ddpm_course"]),
+    "loops_hogs_crashes": ("graded", _without_last_two_answers, ["time limit", "out of memory", "kernel died"]),
 }
+
+
+@pytest.fixture(scope="module")
+def troubled(runs) -> tuple[Path, dict[str, dict]]:
+    root = runs["troubled"]
+    assert (root / "returncode").read_text() == "0", (root / "stderr").read_text()
+    return root, {row["student"]: row for row in read_csv(root / "grades.csv")}
 
 
 @pytest.mark.parametrize("student", BAD)
@@ -324,8 +350,7 @@ def test_every_student_of_a_troubled_class_has_feedback(troubled):
 
 def test_edited_check_cell_is_restored_before_grading(troubled):
     """Is a check cell the student replaced with `pass` run as the original, hidden part included?"""
-    root, _ = troubled
-    notebook = course.read(root / "autograded" / "tampered" / FIRST / f"{FIRST}.ipynb")
+    notebook = course.read(troubled[0] / "autograded" / "tampered_shadowed" / FIRST / f"{FIRST}.ipynb")
     bug = first_bug(FIRST)
     cell = notebook.cells[cell_index(notebook, bug.fails)]
     assert "run_hidden(" in cell.source
@@ -339,26 +364,40 @@ def test_huge_output_is_cut_in_autograded_notebook_and_feedback(troubled):
     assert (root / "feedback" / "misnamed_chatty" / FIRST / f"{FIRST}.html").stat().st_size < 2**20
 
 
+def test_grading_kernels_run_lesson_code_in_quick_fixture_mode(troubled):
+    """Do grading kernels get DDPM_COURSE_QUICK=1 and DDPM_COURSE_FIXTURE=1 without the instructor setting them?"""
+    notebook = course.read(troubled[0] / "autograded" / "misnamed_chatty" / FIRST / f"{FIRST}.ipynb")
+    printed = [o.get("text", "") for c in notebook.cells if c.source == ENVIRONMENT for o in c.outputs]
+    quick, fixture = (os.environ.get(name, "1") for name in ("DDPM_COURSE_QUICK", "DDPM_COURSE_FIXTURE"))
+    assert printed == [f"quick {quick} fixture {fixture}\n"]
+
+
 def test_files_next_to_a_submission_never_reach_the_kernel(troubled):
     """Does grading leave a submitted ddpm_course/ and checks.py out of the kernel's folder?"""
     root, _ = troubled
-    assert sorted(p.name for p in (root / "autograded" / "shadow" / FIRST).iterdir()) == [f"{FIRST}.ipynb"]
+    assert sorted(p.name for p in (root / "autograded" / "tampered_shadowed" / FIRST).iterdir()) == [f"{FIRST}.ipynb"]
 
 
-def test_files_next_to_a_notebook_would_shadow_the_course_package(troubled):
+def test_files_next_to_a_notebook_would_shadow_the_course_package(tmp_path):
     """Is the attack real: would a kernel started in the submission folder import the fake checks?"""
-    folder = troubled[0] / "submitted" / "shadow" / FIRST
+    shadow_package(tmp_path)
     result = subprocess.run([sys.executable, "-c", f"from ddpm_course.{FIRST} import checks; print(checks.__file__)"],
-                            cwd=folder, capture_output=True, text=True)
-    assert Path(result.stdout.strip()).parent.parent.parent == folder
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert Path(result.stdout.strip()) == tmp_path / "ddpm_course" / FIRST / "checks.py"
+
+
+def test_code_that_reaches_into_the_grader_is_flagged_for_review(tmp_path):
+    """Is a notebook that patches the checks or prints the hidden ones flagged, and the solution not?"""
+    cheat = with_new_cell(bank.submission(FIRST), "import ddpm_course.checking\n"
+                                                  "ddpm_course.checking.run_hidden = lambda *args: None")
+    submit(tmp_path, "cheat", FIRST, cheat)
+    submit(tmp_path, "honest", FIRST, bank.submission(FIRST))
+    assert "review by hand" in " ".join(triage_one(tmp_path, "cheat", FIRST).notes)
+    assert triage_one(tmp_path, "honest", FIRST).notes == []
 
 
 def test_zip_collect_turns_an_lms_download_into_submitted(tmp_path):
     """Does `make collect` file each notebook of a Canvas-style zip under submitted/<student>/<lesson>/?"""
-    import zipfile
-
-    from ddpm_course.instructor.collect import zip_collect
-    from ddpm_course.instructor.triage import triage
     archive = tmp_path / "downloaded" / FIRST / "archive"
     archive.mkdir(parents=True)
     text = nbformat.writes(course.read(course.release_path(FIRST)))

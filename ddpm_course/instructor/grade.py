@@ -27,7 +27,7 @@ from nbgrader.api import Gradebook
 
 from ddpm_course.instructor import course, reports, triage, workers
 from ddpm_course.instructor.nbgrader_api import check, make_api
-from ddpm_course.instructor.sandbox import grading_environment, limits_config
+from ddpm_course.instructor.sandbox import limits_config
 from ddpm_course.instructor.triage import CellGrade, Record
 
 
@@ -52,12 +52,12 @@ def settle(root: Path, result: workers.Result) -> Record:
     if result.error:
         known = [text for name, text in reports.CAUSES.items() if name in result.error]
         return Record(task.student, task.lesson, "error", 0, triage.max_score(task.lesson),
-                      "; ".join([f"could not be graded: {result.error}", *known, *task.notes]))
+                      "; ".join([f"could not be graded: {result.error}", *known, *task.notes]), seconds=result.seconds)
     workers.merge(root, result)
     cells = cell_grades(root, task.student, task.lesson)
-    errors = reports.errors_outside_checks(root / "autograded" / task.student / task.lesson / f"{task.lesson}.ipynb")
+    errors = reports.what_went_wrong(root / "autograded" / task.student / task.lesson / f"{task.lesson}.ipynb")
     return Record(task.student, task.lesson, "graded", sum(g.score for g in cells), sum(g.max_score for g in cells),
-                  reports.reason(cells, task.notes, errors), cells)
+                  reports.reason(cells, task.notes, errors), cells, result.seconds)
 
 
 def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,
@@ -65,7 +65,6 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
               progress: Callable[[Record], None] = lambda record: None) -> list[Record]:
     """Grade every submission under root/submitted (only `lessons`, if given) with `jobs` workers;
     write the gradebook, autograded/, feedback/, grades.csv and reports/. Returns every record."""
-    grading_environment()
     tasks, records = triage.triage(root, lessons)
     for record in records:
         progress(record)
@@ -123,7 +122,8 @@ def report(record: Record) -> str:
 
 
 def summary_line(record: Record) -> str:
-    return (f"{record.student} {record.lesson}: {record.score:g} / {record.max_score:g}  {record.status}"
+    took = f" in {record.seconds:.0f} s" if record.seconds else ""
+    return (f"{record.student} {record.lesson}: {record.score:g} / {record.max_score:g}  {record.status}{took}"
             + (f"  ({record.reason})" if record.reason else ""))
 
 

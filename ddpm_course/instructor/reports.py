@@ -17,24 +17,15 @@ from ddpm_course.instructor import course
 from ddpm_course.instructor.triage import CellGrade, Record
 
 # How nbgrader and Python name what the sandbox limits stopped.
-CAUSES = {"CellTimeoutError": "a cell ran past the time limit (an infinite loop?)",
-          "MemoryError": "a cell ran out of memory (over the memory limit)",
-          "DeadKernelError": "the kernel died (a crash, os._exit, or killed by the system)"}
+CAUSES = {"CellTimeoutError": "ran past the time limit (an infinite loop?)",
+          "MemoryError": "ran out of memory (over the memory limit)",
+          "DeadKernelError": "the kernel died here (a crash, os._exit, or killed by the system)",
+          "OutputTimeout": "its output came too late (too much output?)"}
 
 
 def first_line(text: str, width: int = 160) -> str:
     line = text.strip().split("\n")[0] if text.strip() else ""
     return line if len(line) <= width else line[:width - 3] + "..."
-
-
-def failure_messages(notebook: Path) -> dict[str, str]:
-    """First line of the error shown under each graded cell of an autograded notebook."""
-    messages = {}
-    for cell in course.read(notebook).cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and course.grade_id(cell):
-                messages[course.grade_id(cell)] = first_line(f"{output['ename']}: {output['evalue']}", 10_000)
-    return messages
 
 
 def cause(output) -> str | None:
@@ -44,26 +35,42 @@ def cause(output) -> str | None:
     return CAUSES.get(output.get("ename"))
 
 
-def errors_outside_checks(notebook: Path) -> list[str]:
-    """Errors raised by the student's own cells (not the checks), and any limit that stopped
-    a cell, worded for the reason column: at most one per cell."""
-    found = []
+def failure_messages(notebook: Path) -> dict[str, str]:
+    """First line of the error shown under each graded cell of an autograded notebook; where a
+    limit stopped the cell (a timeout also leaves a KeyboardInterrupt), what stopped it."""
+    messages = {}
+    for cell in course.read(notebook).cells:
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors and course.grade_id(cell):
+            error = next((o for o in errors if cause(o)), errors[0])
+            messages[course.grade_id(cell)] = first_line(f"{error['ename']}: {cause(error) or error['evalue']}", 10_000)
+    return messages
+
+
+def what_went_wrong(notebook: Path) -> list[str]:
+    """For the reason column, in notebook order: every cell a limit stopped (a timeout, memory,
+    a dead kernel), and the first two errors the student's own cells raised (not the checks':
+    their failures are listed by name); the errors after those are usually their consequences."""
+    found, raised = [], 0
     for index, cell in enumerate(course.read(notebook).cells):
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error" and o["ename"] != "NotRun"]
+        # an untouched stub or a cell skipped after a crash is said by "failed: ..." already
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"
+                  and o["ename"] not in ("NotRun", "NotImplementedError")]
         causes = [cause(o) for o in errors if cause(o)]
         where = course.grade_id(cell) or f"cell {index + 1}"
         if causes:
             found.append(f"{where}: {causes[0]}")
-        elif errors and not course.is_graded_test(cell):
+        elif errors and not course.is_graded_test(cell) and raised < 2:
+            raised += 1
             found.append(f"{where} raised {first_line(errors[0]['ename'] + ': ' + errors[0]['evalue'], 100)}")
     return found
 
 
 def reason(cells: list[CellGrade], notes: list[str], errors: list[str]) -> str:
-    """One line for the instructor: what went wrong first, then what triage noticed."""
+    """One line for the instructor: what stopped the student's code, the failed checks, and
+    what triage noticed."""
     failed = [g.grade_id for g in cells if g.score < g.max_score]
-    parts = errors[:2] + ([f"failed: {', '.join(failed)}"] if failed else []) + notes
-    return "; ".join(parts)
+    return "; ".join(errors + ([f"failed: {', '.join(failed)}"] if failed else []) + notes)
 
 
 def write_grades(root: Path, records: list[Record]) -> Path:

@@ -9,10 +9,10 @@ run with them:
   the student's cell instead of taking the grading machine down. The per-cell timeout is
   nbgrader's own `Execute.timeout`.
 - `CapOutput` extends nbgrader's LimitOutput (a cap on *lines*) with a cap on *characters*
-  per output, since one 100 MB line is a single line.
+  per cell, since 100 MB printed on one line is a single line.
 
-Grading kernels also inherit DDPM_COURSE_QUICK=1 and DDPM_COURSE_FIXTURE=1 (see
-`grading_environment`): autograding grades code, not training runs or downloads.
+Grading kernels also get DDPM_COURSE_QUICK=1 and DDPM_COURSE_FIXTURE=1 unless the
+environment sets them: autograding grades code, not training runs or downloads.
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ import os
 import sys
 
 from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Integer
 from traitlets.config import Config
 
-# Set unless the instructor set them: a tiny model and synthetic data for lesson 4's training cells.
+# Added to each grading kernel's environment unless set: lesson 4 trains a tiny model on synthetic data.
 GRADING_ENVIRONMENT = {"DDPM_COURSE_QUICK": "1", "DDPM_COURSE_FIXTURE": "1", "MPLBACKEND": "Agg"}
 
 # Runs in a fresh interpreter between the kernel manager and the kernel: cap the address
@@ -35,17 +35,17 @@ _SET_LIMIT_THEN_EXEC = ("import os, resource, sys; n = int(sys.argv[1]); "
                         "resource.setrlimit(resource.RLIMIT_AS, (n, n)); os.execvp(sys.argv[2], sys.argv[2:])")
 
 
-def grading_environment() -> None:
-    """Export the grading defaults to every kernel started from now on (kernels inherit os.environ)."""
-    for name, value in GRADING_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-
-
 class LimitedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels cannot use more than `memory_mb` of address space."""
+    """A kernel manager whose kernels cannot use more than `memory_mb` of address space, and
+    start with GRADING_ENVIRONMENT."""
 
     memory_mb = Integer(4096, help="address space limit of each grading kernel in MiB (0: no limit)"
                         ).tag(config=True)
+
+    async def start_kernel(self, **kwargs) -> None:
+        """Start the kernel with the grading environment added (the instructor's settings win)."""
+        kwargs["env"] = {**GRADING_ENVIRONMENT, **kwargs.get("env", os.environ)}
+        await super().start_kernel(**kwargs)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -56,9 +56,9 @@ class LimitedKernelManager(AsyncKernelManager):
 
 class LimitedExecute(Execute):
     """nbgrader's Execute preprocessor, with kernels from LimitedKernelManager, that survives
-    its kernel's death: nbgrader would give up on the whole notebook and score it 0; here the
-    cell that killed the kernel and every cell below it get an error output instead, so the
-    checks that ran before still count."""
+    what would make nbgrader give up on the whole notebook and score it 0: when the kernel
+    dies, the cell that killed it and every cell below get an error output, so the checks that
+    ran before still count; when a cell's output is late, that cell fails, and grading goes on."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
@@ -77,6 +77,12 @@ class LimitedExecute(Execute):
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
+        except CellTimeoutError:
+            # the reply came, but not all output within iopub_timeout: grading the cell on part of
+            # its output could miss the error of a failed check, so it fails, and the rest goes on
+            cell.outputs.append(_error("OutputTimeout", "not all output of this cell arrived in time "
+                                                         "(too much output?); the cell counts as failed"))
+            return cell, resources
         except DeadKernelError:
             self._died_in = index
             cell.outputs.append(_error("DeadKernelError", "the kernel died running this cell (a crash, "

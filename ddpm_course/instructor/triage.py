@@ -5,17 +5,23 @@ Every student x lesson gets exactly one outcome:
 
 - a `Task` (grade this file), with notes: a lone notebook under another name is graded
   as if correctly named; graded cells deleted or untagged; extra files, never copied;
+  lines that reach into the grader (flagged for review, not scored);
 - a `Record` with status "missing" (no folder, no notebook, or several and none named
   right) or "invalid" (not a readable notebook): score 0, and the reason.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from ddpm_course.instructor import course
+
+# Words in a student's own lines that reach into the grader: its modules, or introspection.
+GRADER_WORDS = re.compile(r"\b(run_hidden|hidden|checking|checks|CheckFailure|sys\.modules|getsource|__wrapped__|"
+                          r"builtins|importlib|gc\.get_objects)\b")
 
 # Files a submission folder may hold besides the notebook that mean nothing to grading.
 HARMLESS = {"timestamp.txt", ".ipynb_checkpoints"}
@@ -39,6 +45,7 @@ class Record:
     max_score: float
     reason: str = ""
     cells: list[CellGrade] = field(default_factory=list)
+    seconds: float = 0.0  # time a worker spent on it
 
 
 @dataclass
@@ -57,6 +64,16 @@ def max_score(lesson: str) -> float:
 
 def graded_ids(notebook) -> list[str]:
     return [course.grade_id(c) for c in notebook.cells if course.is_graded_test(c)]
+
+
+def touches_the_grader(notebook, lesson: str) -> list[str]:
+    """Lines the student wrote that name the checking machinery or dig into modules: code that
+    could patch a check into passing or print the hidden checks into its own feedback. Graded
+    code runs next to the hidden checks, so this is flagged for a human, not scored."""
+    released = {line.strip() for cell in course.read(course.release_path(lesson)).cells
+                for line in cell.source.split("\n")}
+    return [line.strip() for cell in notebook.cells if cell.cell_type == "code"
+            for line in cell.source.split("\n") if line.strip() not in released and GRADER_WORDS.search(line)]
 
 
 def students(root: Path) -> list[str]:
@@ -102,6 +119,9 @@ def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
     lost = [gid for gid in graded_ids(course.read(course.release_path(lesson))) if gid not in graded_ids(parsed)]
     if lost:
         notes.append(f"graded cells deleted or retagged: {', '.join(lost)}")
+    suspicious = touches_the_grader(parsed, lesson)
+    if suspicious:
+        notes.append(f"review by hand: code that reaches into the grader ({suspicious[0][:80]})")
     extra = sorted(p.name for p in folder.iterdir() if p != notebook and p.name not in HARMLESS)
     if extra:
         notes.append(f"extra files not used for grading: {', '.join(extra)}")

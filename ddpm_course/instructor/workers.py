@@ -19,8 +19,10 @@ import os
 import re
 import shutil
 import sys
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +33,6 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
 from ddpm_course.instructor.nbgrader_api import make_api
-from ddpm_course.instructor.sandbox import grading_environment
 from ddpm_course.instructor.triage import Task
 
 # nbgrader's own gradebook code trips these; they say nothing about the grades.
@@ -42,7 +43,6 @@ warnings.filterwarnings("ignore", category=SAWarning)
 class GradeRow:
     name: str
     auto_score: float | None
-    comment: str | None = None
 
 
 @dataclass
@@ -55,6 +55,7 @@ class Result:
     autograded: Path | None = None
     feedback: Path | None = None
     error: str = ""
+    seconds: float = 0.0
 
 
 # The last line of a traceback: "package.module.SomeError: message".
@@ -65,7 +66,6 @@ _worker: dict = {}  # this process's course folder and nbgrader API
 
 def start_worker(template: Path, scratch: Path, config: Config, feedback: bool) -> None:
     """Give this process a course folder of its own, with a copy of the template gradebook."""
-    grading_environment()
     root = Path(scratch) / f"worker-{os.getpid()}"
     root.mkdir(parents=True)
     shutil.copy(template, root / "gradebook.db")
@@ -94,9 +94,10 @@ def grade(task: Task) -> Result:
     stamp = task.notebook.parent / "timestamp.txt"
     if stamp.is_file():
         shutil.copyfile(stamp, folder / "timestamp.txt")
+    start = time.perf_counter()
     outcome = api.autograde(task.lesson, task.student, force=True)
     if not outcome.get("success"):
-        return Result(task, error=nbgrader_error(outcome))
+        return Result(task, error=nbgrader_error(outcome), seconds=time.perf_counter() - start)
     if _worker["feedback"]:
         api.generate_feedback(task.lesson, task.student, force=True)
     with Gradebook(api.coursedir.db_url) as gradebook:
@@ -105,7 +106,7 @@ def grade(task: Task) -> Result:
         comments = {c.name: c.auto_comment for c in notebook.comments}
         timestamp = notebook.assignment.timestamp
     return Result(task, grades, comments, timestamp, root / "autograded" / task.student / task.lesson,
-                  root / "feedback" / task.student / task.lesson)
+                  root / "feedback" / task.student / task.lesson, seconds=time.perf_counter() - start)
 
 
 def _context():
@@ -126,21 +127,31 @@ def run(tasks: list[Task], jobs: int, template: Path, scratch: Path, config: Con
     if jobs <= 1 or len(tasks) <= 1:
         start_worker(template, scratch, config, feedback)
         for task in tasks:
-            yield _guarded(grade, task)
+            yield grade_safely(task)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_context(),
-                             initializer=start_worker, initargs=(template, scratch, config, feedback)) as pool:
-        futures = {pool.submit(grade, task): task for task in tasks}
+    setup = {"initializer": start_worker, "initargs": (template, scratch, config, feedback), "mp_context": _context()}
+    stranded = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), **setup) as pool:
+        futures = {pool.submit(grade_safely, task): task for task in tasks}
         for future in as_completed(futures):
             try:
                 yield future.result()
-            except Exception as err:  # a worker that died takes only its own notebook with it
-                yield Result(futures[future], error=f"grading worker failed: {type(err).__name__}: {err}")
+            except BrokenProcessPool:
+                stranded.append(futures[future])
+    # A worker process that died (killed by the system, say) breaks the whole pool: grade what
+    # it stranded again, each notebook in a pool of its own, so it can only take itself down.
+    for task in stranded:
+        with ProcessPoolExecutor(max_workers=1, **setup) as pool:
+            try:
+                yield pool.submit(grade_safely, task).result()
+            except BrokenProcessPool as err:
+                yield Result(task, error=f"the grading worker died: {err}")
 
 
-def _guarded(function, task: Task) -> Result:
+def grade_safely(task: Task) -> Result:
+    """grade(), with any failure of the grading machinery turned into that notebook's error."""
     try:
-        return function(task)
+        return grade(task)
     except Exception as err:
         return Result(task, error=f"grading failed: {type(err).__name__}: {err}")
 
