@@ -9,7 +9,8 @@ Four gradings run at once, started by one module fixture, and the tests only rea
 - `make grade` of the first lesson's release.
 Later lessons get no "correct" notebook here: test_bank proves in-process that their solutions
 pass, and a buggy notebook proves that nbgrader scores passing and failing checks alike; each
-costs a whole notebook run (lesson 4 trains). About 2 minutes of CPU for lessons 1-3 on 2 cores.
+costs a whole notebook run (lesson 4's, in quick mode, about 45 s of CPU). About 2 minutes on
+2 cores for the four lessons, nearly all of it the gradings (some 200 s of CPU).
 """
 from __future__ import annotations
 
