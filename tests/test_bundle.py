@@ -74,6 +74,17 @@ def public_modules() -> list[Path]:
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
+def test_bundle_holds_nothing_git_ignores(lesson, bundles):
+    """Does the bundle leave out what running the course leaves behind (checkpoints, data, caches)?"""
+    if not (course.ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = [name for name in files(bundles[lesson]) if name != "README.md"]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=course.ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == []
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_bundle_holds_no_hidden_check_or_instructor_code(lesson, bundles):
     """Are hidden.py, bugs.py, instructor/ and solutions/ absent, and no hidden-only line anywhere in the bundle?"""
     content = files(bundles[lesson])

@@ -3,7 +3,8 @@
     python -m ddpm_course.instructor.bundle [--lesson NAME] [--into dist/]
 
 dist/ddpm-course-<lesson>.zip holds one folder, ddpm-course-<lesson>/, with
-- notebooks/ of every lesson up to <lesson> (the student release),
+- notebooks/ of every lesson up to <lesson> (the student release: the files of each lesson's
+  folder, not its subfolders, where running a notebook in place leaves checkpoints),
 - the support package ddpm_course/: its top-level modules and, for every lesson up to
   <lesson>, the visible checks and helpers; never instructor/, hidden.py or bugs.py, and the
   reference solutions (reference.py) only of lessons *before* <lesson>: later lessons build
@@ -78,8 +79,8 @@ def contents(lesson: str) -> dict[str, Path]:
     lessons = course.lessons()
     chosen = package_files(lesson)
     for name in lessons[:lessons.index(lesson) + 1]:
-        chosen += [p for p in (course.RELEASE / name).rglob("*")
-                   if p.is_file() and ".ipynb_checkpoints" not in p.parts]
+        # the release folder's own files only: subfolders there are what running it left (runs/, data/)
+        chosen += [p for p in (course.RELEASE / name).iterdir() if p.is_file() and not p.name.startswith(".")]
     chosen += [p for p in (course.ROOT / "assets").rglob("*") if p.is_file()]
     chosen += [course.ROOT / name for name in TOP_FILES]
     prefix = bundle_name(lesson)
