@@ -18,6 +18,15 @@ from ddpm_course.l4_training import reference as ref
 TINY = ref.TrainConfig(**{**ref.QUICK, "batch_size": 1, "epochs": 2, "max_steps": 4, "fixture": True})
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from a second thread, and on a busy machine lose several times."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny_images(tmp_path_factory):
     root = make_fixture(tmp_path_factory.mktemp("fixture"), n_train=3, n_test=2)
