@@ -133,7 +133,8 @@ def test_fid_of_samples_approaches_the_closed_form_and_zero():
     """Is FID of a sample set with itself 0, and FID of large samples of two known Gaussians near the closed form?"""
     g = torch.Generator().manual_seed(0)
     a = torch.randn(100_000, 3, generator=g, dtype=torch.float64)
-    b = torch.randn(100_000, 3, generator=g, dtype=torch.float64) * torch.tensor([2.0, 1.0, 0.5]) + torch.tensor([1.0, 0, 0])
+    b = torch.randn(100_000, 3, generator=g, dtype=torch.float64) * torch.tensor([2.0, 1.0, 0.5])
+    b = b + torch.tensor([1.0, 0, 0])
     assert abs(ref.fid(a, a)) < 1e-9
     expected = 1.0 + (2 - 1) ** 2 + 0 + (0.5 - 1) ** 2  # ||mu||² + sum (s1 - s2)²
     assert ref.fid(a, b) == pytest.approx(expected, abs=0.05)
@@ -183,7 +184,7 @@ def test_batches_depend_only_on_the_step_and_the_generator(tiny_images):
 
 
 def test_bench_quick_runs_and_prints_its_tables():
-    """Does `python -m ddpm_course.bench --quick` run on this machine and print the device, throughputs and check times?"""
+    """Does `python -m ddpm_course.bench --quick` run here and print the device, throughputs and check times?"""
     # one thread: on a shared 2-core machine two OpenMP threads can be 5x slower, and this test times nothing
     result = subprocess.run([sys.executable, "-m", "ddpm_course.bench", "--quick", "--lesson", "l4_training"],
                             capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})

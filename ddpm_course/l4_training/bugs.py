@@ -88,7 +88,8 @@ ALTERNATIVES = [
                 (STEPS, "torch.linspace(T - 1, 0, num_steps).round().long().tolist()")),
     Alternative("a constant stride T // num_steps, as in the DDIM code", "ddim_impl",
                 (STEPS, "list(range(0, T, T // num_steps))[:num_steps][::-1]")),
-    Alternative("no noise drawn at the last step", "ddim_impl", ("if eta > 0:", "if eta > 0 and i + 1 < len(timesteps):")),
+    Alternative("no noise drawn at the last step", "ddim_impl",
+                ("if eta > 0:", "if eta > 0 and i + 1 < len(timesteps):")),
     Alternative("the update written in terms of x_t", "ddim_impl",
                 (UPDATE, "x = torch.sqrt(alpha_bar_prev / alpha_bar) * x + (torch.sqrt(1 - alpha_bar_prev - sigma**2)"
                          " - torch.sqrt(alpha_bar_prev * (1 - alpha_bar) / alpha_bar)) * eps")),

@@ -89,12 +89,14 @@ def ddim_variants(model, alpha_bars, shape, timesteps, eta, seed) -> list[tuple[
     variants = [
         (run(prev="t-1"), "alpha_bar_prev is ᾱ at the NEXT step of your subsequence (timesteps[i + 1]), "
                           "not at t - 1: DDIM skips steps"),
-        (run(x0_kind="no sqrt"), "x0_pred = (x - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t): the square root on (1 - ᾱ_t) is missing"),
+        (run(x0_kind="no sqrt"),
+         "x0_pred = (x - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t): the square root on (1 - ᾱ_t) is missing"),
     ]
     if eta > 0:
         variants += [
             (run(eta=0.0), "eta has no effect in your sampler: sigma = eta * ..., and add sigma * z"),
-            (run(add_noise=False), "you removed sigma² from the direction term but never added the fresh noise sigma * z"),
+            (run(add_noise=False),
+             "you removed sigma² from the direction term but never added the fresh noise sigma * z"),
             (run(noise_scale="variance"), "the fresh noise is sigma * z: you scaled it by the variance sigma²"),
             (run(direction="no sigma"), "the direction term is sqrt(1 - ᾱ_prev - sigma²) * eps: subtract sigma²"),
         ]
@@ -154,7 +156,8 @@ def check_ddim_case(ddim_sample, schedule: NoiseSchedule, shape, num_steps: int,
     again, _ = run_sampler(ddim_sample, model, schedule, shape, num_steps, eta, seed, global_seed=2, **kwargs)
     if not torch.equal(got, again):
         fail("two runs with generators seeded alike gave different samples",
-             "draw every random number with generator=generator: torch.randn(shape, generator=generator, device=device)")
+             "draw every random number with generator=generator: "
+             "torch.randn(shape, generator=generator, device=device)")
     expected = ddim_expected(model, schedule.alpha_bars, shape, calls, eta, seed)
     expect_close(got, expected, "the sample", atol=atol, rtol=1e-4, hint=DDIM_HINT,
                  variants=ddim_variants(model, schedule.alpha_bars, shape, calls, eta, seed))
@@ -224,7 +227,8 @@ def frechet_cases() -> list[tuple[str, tuple, float, list[tuple[float, str]]]]:
     specs = [("1-D: N(0.5, 2²) vs N(-1, 0.3²)", torch.tensor([0.5]), torch.tensor([-1.0]),
               torch.tensor([4.0]), torch.tensor([0.09]), torch.eye(1, dtype=torch.float64)),
              ("diagonal covariances, D=4", torch.tensor([0.0, 1.0, -2.0, 0.5]), torch.tensor([1.0, 1.0, 0.0, 0.0]),
-              torch.tensor([1.0, 4.0, 0.25, 2.0]), torch.tensor([9.0, 1.0, 1.0, 0.5]), torch.eye(4, dtype=torch.float64)),
+              torch.tensor([1.0, 4.0, 0.25, 2.0]), torch.tensor([9.0, 1.0, 1.0, 0.5]),
+              torch.eye(4, dtype=torch.float64)),
              ("covariances with shared eigenvectors but not diagonal, D=5", torch.linspace(-1, 1, 5),
               torch.linspace(1, -1, 5) * 0.5, torch.tensor([3.0, 2.0, 1.0, 0.5, 0.1]),
               torch.tensor([0.2, 1.5, 4.0, 0.5, 2.0]), rotation(5, 3))]
@@ -236,8 +240,10 @@ def frechet_cases() -> list[tuple[str, tuple, float, list[tuple[float, str]]]]:
         expected = d2 + float(((a.sqrt() - b.sqrt()) ** 2).sum())
         variants = [
             (d2**0.5 + expected - d2, "the mean term is the SQUARED distance ||mu1 - mu2||²"),
-            (d2 + traces - float((a * b).sqrt().sum()), "the cross term is -2 tr(sqrt(cov1 cov2)): the factor 2 is missing"),
-            (d2 + traces - 2 * float((a * b).sum()), "the cross term is the trace of the matrix SQUARE ROOT of cov1 cov2"),
+            (d2 + traces - float((a * b).sqrt().sum()),
+             "the cross term is -2 tr(sqrt(cov1 cov2)): the factor 2 is missing"),
+            (d2 + traces - 2 * float((a * b).sum()),
+             "the cross term is the trace of the matrix SQUARE ROOT of cov1 cov2"),
             (d2 + traces - 2 * float(torch.sqrt(cov1 @ cov2).trace()),
              "torch.sqrt is elementwise; the formula needs the matrix square root (through eigenvalues)"),
         ]

@@ -44,7 +44,8 @@ def expect_float64_stats(feature_stats, features: torch.Tensor) -> None:
     mean, cov = feature_stats(features)
     for name, value in (("mean", mean), ("covariance", cov)):
         if not isinstance(value, torch.Tensor) or value.dtype != torch.float64:
-            fail(f"for float32 features the {name} is {getattr(value, 'dtype', type(value).__name__)}, expected float64",
+            got = getattr(value, "dtype", type(value).__name__)
+            fail(f"for float32 features the {name} is {got}, expected float64",
                  "convert to float64 first (features.double()): FID is a small difference of large numbers")
 
 

@@ -470,7 +470,10 @@ def fid(features_a: Tensor, features_b: Tensor) -> float:
 
 
 def kid(features_a: Tensor, features_b: Tensor) -> float:
-    """Unbiased squared MMD with the kernel (x.y / D + 1)^3. features_a: (M, D), features_b: (N, D), M, N >= 2 -> float."""
+    """Unbiased squared MMD with the kernel (x.y / D + 1)^3.
+
+    features_a: (M, D), features_b: (N, D), M, N >= 2 -> float
+    """
     M, D = features_a.shape
     N = features_b.shape[0]
     a, b = features_a.double(), features_b.double()
