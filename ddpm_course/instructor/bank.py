@@ -86,7 +86,8 @@ def _exec(source: str, namespace: dict, filename: str) -> str | None:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(source, filename, "exec"), namespace)
+            # dont_inherit: cells must run as in a notebook, not under this module's __future__ flags
+            exec(compile(source, filename, "exec", dont_inherit=True), namespace)
     except Exception as err:  # a graded cell fails on any exception, as under nbgrader
         return str(err) if type(err).__name__ == "CheckFailure" else f"{type(err).__name__}: {err}"
     return None
