@@ -29,6 +29,9 @@ from ddpm_course.instructor import bank, course, grade
 from ddpm_course.instructor.collect import zip_collect
 from ddpm_course.instructor.triage import triage, triage_one
 
+# nbgrader's gradebook code trips SQLAlchemy warnings that say nothing about the grades
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+
 LESSONS = course.lessons()
 FIRST = LESSONS[0]
 KINDS = ("correct", "buggy", "untouched")

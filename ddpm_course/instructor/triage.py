@@ -86,13 +86,14 @@ def lessons_submitted(root: Path) -> list[str]:
     return [lesson for lesson in course.lessons() if lesson in found]
 
 
-def strays(root: Path) -> list[Path]:
-    """Folders in student folders that are no lesson of the course (a misnamed upload)."""
-    return sorted(p for p in (root / "submitted").glob("*/*")
-                  if p.is_dir() and p.name not in course.lessons() and p.name not in HARMLESS)
+def strays(root: Path, student: str) -> list[str]:
+    """What a student's folder holds that is no lesson of the course (a misnamed upload?)."""
+    return sorted(p.name for p in (root / "submitted" / student).iterdir()
+                  if p.name not in course.lessons() and p.name not in HARMLESS)
 
 
 def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
+    """What to do with one student's lesson: grade a notebook (with notes), or record why not."""
     folder = root / "submitted" / student / lesson
     expected = folder / f"{lesson}.ipynb"
 
@@ -100,7 +101,9 @@ def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
         return Record(student, lesson, status, 0, max_score(lesson), reason)
 
     if not folder.is_dir():
-        return record("missing", f"nothing submitted: no folder submitted/{student}/{lesson}/")
+        found = strays(root, student)
+        return record("missing", f"no folder submitted/{student}/{lesson}/"
+                      + (f" (found: {', '.join(found)})" if found else ""))
     notes = []
     if expected.is_file():
         notebook = expected
