@@ -129,8 +129,10 @@ def write_exercises(root: Path, records: list[Record]) -> list[Path]:
     labels = [f"{row['lesson']}: {row['grade_id']}" for row in rows][::-1]
     rates = [100 * row["pass_rate"] for row in rows][::-1]
     ax.barh(labels, rates, color=["#c0392b" if rate < 50 else "#2e86c1" for rate in rates])
-    ax.set_xlim(0, 100)
-    ax.set_xlabel(f"% of graded submissions passing (n = {max(row['graded'] for row in rows)})")
+    for y, row in enumerate(rows[::-1]):
+        ax.text(100 * row["pass_rate"] + 1, y, f"{row['passed']}/{row['graded']}", va="center", fontsize=8)
+    ax.set_xlim(0, 110)
+    ax.set_xlabel("% of graded submissions passing")
     ax.set_title("Exercises, hardest on top")
     fig.tight_layout()
     fig.savefig(out / "exercises.png", dpi=100)
