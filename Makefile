@@ -61,7 +61,7 @@ bench-grading: $(STAMP)
 
 # Not part of `make test`: on a GPU it takes a few minutes (torch.compile included).
 bench: $(STAMP)
-	$(PY) -m ddpm_course.bench $(ARGS)
+	$(PY) -m ddpm_course.instructor.bench $(ARGS)
 
 clean:
 	rm -rf autograded feedback reports gradebook.db grades.csv dist .pytest_cache

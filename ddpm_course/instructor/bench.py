@@ -1,8 +1,8 @@
 """`make bench`: training and sampling throughput on this machine, and the runtime of every graded check.
 
-    python -m ddpm_course.bench                      # lesson 4's default model
-    python -m ddpm_course.bench --quick              # its tiny quick-mode config: seconds on a CPU
-    python -m ddpm_course.bench --lesson l1_blocks   # time only these lessons' checks (repeatable)
+    python -m ddpm_course.instructor.bench                      # lesson 4's default model
+    python -m ddpm_course.instructor.bench --quick              # its tiny quick-mode config: seconds on a CPU
+    python -m ddpm_course.instructor.bench --lesson l1_blocks   # time only these lessons' checks (repeatable)
 
 Training compares the course's setup (mixed precision on a GPU; channels_last and torch.compile
 when they pay off) with a plain fp32 eager baseline of the same model. Sampling times DDIM and
