@@ -19,19 +19,6 @@ from ddpm_course.instructor import bundle, course
 LESSONS = course.lessons()
 
 
-def answer_lines(lesson: str) -> set[str]:
-    """Distinctive lines that only occur inside solution regions of a lesson's source notebook."""
-    inside, outside = set(), set()
-    for cell in course.read(course.solution_path(lesson)).cells:
-        in_solution = False
-        for line in cell.source.split("\n"):
-            if line.strip() in course.SOLUTION_DELIMITERS:
-                in_solution = line.strip() == course.SOLUTION_DELIMITERS[0]
-            elif len(line.strip()) >= 20:
-                (inside if in_solution else outside).add(line.strip())
-    return inside - outside
-
-
 def lines_of(paths) -> set[str]:
     return {line.strip() for path in paths for line in Path(path).read_text().split("\n")}
 
@@ -103,7 +90,7 @@ def test_bundle_holds_no_answer_to_this_or_a_later_lesson(lesson, bundles):
     later = LESSONS[LESSONS.index(lesson):]
     assert [n for n in content if any(n == f"ddpm_course/{name}/reference.py" for name in later)] == []
     allowed = lines_of(public_modules()) | lines_of(course.reference_path(n) for n in LESSONS[:LESSONS.index(lesson)])
-    answers = set().union(*(answer_lines(name) for name in later)) - allowed
+    answers = set().union(*(course.solution_only_lines(name) for name in later)) - allowed
     assert sorted(answers & bundle_lines(content)) == []
 
 

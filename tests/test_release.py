@@ -24,19 +24,6 @@ def comparable(notebook) -> dict:
     return notebook
 
 
-def solution_lines(lesson: str) -> set[str]:
-    """Distinctive lines that only occur inside solution regions of the source notebook."""
-    inside, outside = set(), set()
-    for cell in course.read(course.solution_path(lesson)).cells:
-        in_solution = False
-        for line in cell.source.split("\n"):
-            if line.strip() in course.SOLUTION_DELIMITERS:
-                in_solution = line.strip() == course.SOLUTION_DELIMITERS[0]
-            elif len(line.strip()) >= 20:
-                (inside if in_solution else outside).add(line.strip())
-    return inside - outside
-
-
 @pytest.fixture(scope="module")
 def fresh_release(tmp_path_factory):
     out = tmp_path_factory.mktemp("release")
@@ -87,7 +74,7 @@ def test_release_contains_no_hidden_tests(lesson):
 def test_release_contains_no_solution_code(lesson):
     """Does no line from inside a solution region appear in the released notebook?"""
     text = course.release_path(lesson).read_text()
-    leaked = sorted(line for line in solution_lines(lesson) if line in text)
+    leaked = sorted(line for line in course.solution_only_lines(lesson) if line in text)
     assert not leaked
 
 

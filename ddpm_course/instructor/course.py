@@ -57,6 +57,20 @@ def strip_solution_markers(source: str) -> str:
     return "\n".join(line for line in source.split("\n") if line.strip() not in SOLUTION_DELIMITERS)
 
 
+def solution_only_lines(lesson: str) -> set[str]:
+    """Distinctive lines (20+ characters) that occur only inside solution regions of the
+    lesson's source notebook: text that must never reach students."""
+    inside, outside = set(), set()
+    for cell in read(solution_path(lesson)).cells:
+        in_solution = False
+        for line in cell.source.split("\n"):
+            if line.strip() in SOLUTION_DELIMITERS:
+                in_solution = line.strip() == SOLUTION_DELIMITERS[0]
+            elif len(line.strip()) >= 20:
+                (inside if in_solution else outside).add(line.strip())
+    return inside - outside
+
+
 def reference_source(lesson: str) -> str:
     """The text of ddpm_course/<lesson>/reference.py as generated from the solution notebook."""
     rel = solution_path(lesson).relative_to(ROOT)
