@@ -182,4 +182,16 @@ ALTERNATIVES = [
                 (UP_PATH, "        for up, skip in zip(self.ups, reversed(skips)):\n            h = up(h, step_emb, skip)")),
     Alternative("attention block in two steps", "attnblock_impl",
                 (ATTEND, "attended = self.attention(self.norm(x))\n        return attended + x")),
+    Alternative("one nested expression, downsample chosen inline", "downblock_impl",
+                ("        if downsample:\n            self.downsample = nn.Conv2d(channels_out, channels_out, "
+                 "kernel_size=4, stride=2, padding=1)\n        else:\n            self.downsample = nn.Identity()",
+                 "        self.downsample = (nn.Conv2d(channels_out, channels_out, 4, 2, 1) if downsample "
+                 "else nn.Identity())"),
+                ("        h = self.block1(x, step_emb)\n        h = self.block2(h, step_emb)\n"
+                 "        skip = self.attention(h)",
+                 "        skip = self.attention(self.block2(self.block1(x, step_emb), step_emb))")),
+    Alternative("one nested expression", "midblock_impl",
+                ("        h = self.block1(x, step_emb)\n        h = self.attention(h)\n"
+                 "        return self.block2(h, step_emb)",
+                 "        return self.block2(self.attention(self.block1(x, step_emb)), step_emb)")),
 ]
