@@ -45,5 +45,4 @@ def test_valid_alternative_gets_full_marks(lesson, alternative):
 def test_every_graded_check_has_four_known_bugs(lesson):
     """Is every graded check of the lesson the target of at least four known bugs?"""
     targets = [bug.fails for bug in bank.bank(lesson).BUGS]
-    graded = [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells if course.is_graded_test(c)]
-    assert {gid: targets.count(gid) for gid in graded if targets.count(gid) < 4} == {}
+    assert {gid: targets.count(gid) for gid in course.points(lesson) if targets.count(gid) < 4} == {}

@@ -137,7 +137,7 @@ def test_first_lesson_bundle_runs_its_visible_checks_in_isolation(bundles, tmp_p
     released = course.read(folder / "notebooks" / lesson / f"{lesson}.ipynb")
     answers = {course.grade_id(c): course.strip_solution_markers(c.source)
                for c in course.read(course.solution_path(lesson)).cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
+               if course.is_answer(c)}
     cells = tmp_path / "cells.json"
     cells.write_text(json.dumps({"solution": code_to_run(released, answers), "stubs": code_to_run(released, None)}))
     # -I -S: no environment, no user site, no .pth files (so not the repository's editable install);

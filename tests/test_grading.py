@@ -41,18 +41,12 @@ TIMEOUT, MEMORY_MB = 30, 2560
 GRADE = [sys.executable, "-m", "ddpm_course.instructor.grade"]
 
 
-def points(lesson: str) -> dict[str, float]:
-    """Points of each graded cell of a lesson, in notebook order."""
-    return {course.grade_id(c): c.metadata["nbgrader"]["points"]
-            for c in course.read(course.solution_path(lesson)).cells if course.is_graded_test(c)}
-
-
 def first_bug(lesson: str) -> bank.Bug:
     return bank.bank(lesson).BUGS[0]
 
 
 def expected_score(lesson: str, kind: str) -> float:
-    pts = points(lesson)
+    pts = course.points(lesson)
     if kind == "correct":
         return sum(pts.values())
     if kind == "buggy":
@@ -117,7 +111,7 @@ def cell_index(notebook, grade_id: str) -> int:
 
 def answer_cells(lesson: str) -> list[str]:
     return [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells
-            if c.metadata.get("nbgrader", {}).get("solution")]
+            if course.is_answer(c)]
 
 
 def checks_after(lesson: str, answer: str) -> list[str]:
@@ -147,7 +141,7 @@ def tampered(lesson: str):
     bug = first_bug(lesson)
     notebook = bank.submission(lesson, bug)
     notebook.cells[cell_index(notebook, bug.fails)].source = "pass"
-    deleted = next(gid for gid in points(lesson) if gid not in {bug.fails, *bug.also_fails})
+    deleted = next(gid for gid in course.points(lesson) if gid not in {bug.fails, *bug.also_fails})
     del notebook.cells[cell_index(notebook, deleted)]
     return notebook, deleted
 
@@ -230,7 +224,7 @@ def test_autograde_scores_match_the_bank(lesson, kind, grades_csv):
     """Does grades.csv give full marks to the solution, lose exactly the broken checks' points
     for the first known bug, and give 0 to the untouched release?"""
     row = grades_csv[(kind, lesson)]
-    assert float(row["max_score"]) == sum(points(lesson).values())
+    assert float(row["max_score"]) == sum(course.points(lesson).values())
     assert float(row["score"]) == expected_score(lesson, kind)
     assert row["status"] == "graded"
 
@@ -263,7 +257,7 @@ def test_graded_notebook_runs_top_to_bottom(lesson, kind, graded):
         assert errors == set()
     else:
         bug = first_bug(lesson)
-        assert errors & set(points(lesson)) == {bug.fails, *bug.also_fails}
+        assert errors & set(course.points(lesson)) == {bug.fails, *bug.also_fails}
 
 
 def test_make_grade_prints_one_line_per_check_and_the_score(runs):
@@ -272,8 +266,8 @@ def test_make_grade_prints_one_line_per_check_and_the_score(runs):
     assert (folder / "returncode").read_text() == "0", (folder / "stderr").read_text()
     lines = (folder / "stdout").read_text().strip().split("\n")
     assert lines[-1] == "score: 0 / 10"
-    assert [line.split()[1] for line in lines[:-1]] == list(points("l1_blocks"))
-    for line, (gid, pts) in zip(lines, points("l1_blocks").items()):
+    assert [line.split()[1] for line in lines[:-1]] == list(course.points("l1_blocks"))
+    for line, (gid, pts) in zip(lines, course.points("l1_blocks").items()):
         assert line.startswith(f"FAIL {gid} 0/{pts:g}  ") and "not implemented yet" in line, line
 
 
@@ -292,11 +286,11 @@ def test_grades_csv_has_a_row_per_student_and_lesson(graded):
 def test_exercise_breakdown_counts_passes_per_check(graded):
     """Does reports/exercises.csv give each graded cell's pass rate over the class, and is there a chart?"""
     rows = {(r["lesson"], r["grade_id"]): r for r in read_csv(graded / "reports" / "exercises.csv")}
-    assert set(rows) == {(lesson, gid) for lesson in LESSONS for gid in points(lesson)}
+    assert set(rows) == {(lesson, gid) for lesson in LESSONS for gid in course.points(lesson)}
     for lesson in LESSONS:
         kinds = [kind for other, kind in ROUND_TRIP if other == lesson]
         broken = {first_bug(lesson).fails, *first_bug(lesson).also_fails}
-        for gid in points(lesson):
+        for gid in course.points(lesson):
             passed = ("correct" in kinds) + (gid not in broken)
             assert (int(rows[(lesson, gid)]["graded"]), int(rows[(lesson, gid)]["passed"])) == (len(kinds), passed)
     assert (graded / "reports" / "exercises.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -310,23 +304,23 @@ def test_parallel_grading_equals_sequential_grading(runs):
         return sorted((r["student"], r["grade_id"], r["score"]) for r in read_csv(root / "reports" / "cells.csv")
                       if r["lesson"] == FIRST and r["student"] in SEQUENTIAL)
     assert scores(runs["sequential"]) == scores(runs["graded"])
-    assert len(scores(runs["graded"])) == len(SEQUENTIAL) * len(points(FIRST))
+    assert len(scores(runs["graded"])) == len(SEQUENTIAL) * len(course.points(FIRST))
 
 
 # Bad submissions
 
 
 def _full() -> float:
-    return sum(points(FIRST).values())
+    return sum(course.points(FIRST).values())
 
 
 def _without_last_two_answers() -> float:
-    return _full() - sum(points(FIRST)[gid] for gid in checks_after(FIRST, answer_cells(FIRST)[-2]))
+    return _full() - sum(course.points(FIRST)[gid] for gid in checks_after(FIRST, answer_cells(FIRST)[-2]))
 
 
 def _tampered_score() -> float:
     bug, (_, deleted) = first_bug(FIRST), tampered(FIRST)
-    return _full() - sum(points(FIRST)[gid] for gid in {bug.fails, *bug.also_fails, deleted})
+    return _full() - sum(course.points(FIRST)[gid] for gid in {bug.fails, *bug.also_fails, deleted})
 
 
 BAD = {  # student: (status, score, what the reason says)

@@ -131,7 +131,7 @@ def submission(lesson: str, mutation: Mutation | None = None):
     """The released notebook as a student would hand it in: every answer cell filled with
     the solution, `mutation` applied to one of them. Used for nbgrader round trips."""
     answers = {course.grade_id(c): c.source for c in _notebook(course.solution_path(lesson)).cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
+               if course.is_answer(c)}
     notebook = copy.deepcopy(_notebook(course.release_path(lesson)))
     for cell in notebook.cells:
         gid = course.grade_id(cell)

@@ -53,6 +53,17 @@ def is_graded_test(cell) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def is_answer(cell) -> bool:
+    """An nbgrader answer (solution) cell: the student's part."""
+    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+
+def points(lesson: str) -> dict[str, float]:
+    """Points of each graded cell of a lesson, in notebook order."""
+    return {grade_id(c): c.metadata["nbgrader"]["points"] for c in read(solution_path(lesson)).cells
+            if is_graded_test(c)}
+
+
 def strip_solution_markers(source: str) -> str:
     return "\n".join(line for line in source.split("\n") if line.strip() not in SOLUTION_DELIMITERS)
 

@@ -58,8 +58,7 @@ class Task:
 
 
 def max_score(lesson: str) -> float:
-    return sum(c.metadata["nbgrader"]["points"] for c in course.read(course.solution_path(lesson)).cells
-               if course.is_graded_test(c))
+    return sum(course.points(lesson).values())
 
 
 def graded_ids(notebook) -> list[str]:
