@@ -24,6 +24,12 @@ DOWNSAMPLE = ("        if downsample:\n"
 MID_ATTEND = "        h = self.attention(h)\n        return self.block2(h, step_emb)"
 CAT = "torch.cat([x, skip], dim=1)"
 UP_PATH = "        for up in self.ups:\n            h = up(h, step_emb, skips.pop())"
+DOWN_ATTENTION = ("        if attention:\n            self.attention = AttentionBlock(channels_out)\n"
+                  "        else:\n            self.attention = nn.Identity()\n")
+UP_ATTENTION = ("        if attention:\n            self.attention = AttentionBlock(dim_in)\n"
+                "        else:\n            self.attention = nn.Identity()\n")
+UP_LEVELS = "for i, ((dim_in, dim_out), attend) in enumerate(reversed(levels))"
+UP_CALL_ATTENTION = "upsample=i < last,\n                                          attention=attend)"
 SHAPE_CHECK = ('        if height % 2**halvings or width % 2**halvings:\n'
                '            raise ValueError(f"image_shape {tuple(image_shape)} cannot be halved {halvings} times, as "\n'
                '                             f"dim_mults={tuple(dim_mults)} requires: H and W must be divisible by '
@@ -93,6 +99,11 @@ BUGS = [
         fails="downblock_values", says="block1 changes the channel count", also_fails=("unet_values",)),
     Bug("attention never applied", "downblock_impl", ("        skip = self.attention(h)\n", "        skip = h\n"),
         fails="downblock_values", says="AttentionBlock is not applied", also_fails=("unet_values", "unet_properties")),
+    Bug("ignores the attention flag: always attends", "downblock_impl",
+        (DOWN_ATTENTION, "        self.attention = AttentionBlock(channels_out)\n"),
+        fails="downblock_values", says="nn.Identity() when attention=False", also_fails=("unet_values",)),
+    Bug("attention flag inverted", "downblock_impl", ("        if attention:\n", "        if not attention:\n"),
+        fails="downblock_values", says="with attention=True the block attends", also_fails=("unet_values",)),
     # MidBlock
     Bug("attention never applied", "midblock_impl", ("        h = self.attention(h)\n", ""),
         fails="midblock_values", says="never applied", also_fails=("unet_values", "unet_properties")),
@@ -124,15 +135,26 @@ BUGS = [
         fails="upblock_values", says="ConvTranspose2d", also_fails=("unet_values", "unet_properties")),
     Bug("attention never applied", "upblock_impl", ("        h = self.attention(h)\n", ""),
         fails="upblock_values", says="AttentionBlock is never applied", also_fails=("unet_values", "unet_properties")),
+    Bug("ignores the attention flag: always attends", "upblock_impl",
+        (UP_ATTENTION, "        self.attention = AttentionBlock(dim_in)\n"),
+        fails="upblock_values", says="nn.Identity() when attention=False", also_fails=("unet_values",)),
     # Unet
     Bug("skips popped in the wrong order", "unet_impl", ("skips.pop()", "skips.pop(0)"),
         fails="unet_values", says="last in, first out", also_fails=("unet_properties",)),
-    Bug("the last UpBlock upsamples", "unet_impl", ("upsample=i < last)", "upsample=True)"),
+    Bug("the last UpBlock upsamples", "unet_impl", ("upsample=i < last,", "upsample=True,"),
         fails="unet_values", says="should not upsample", also_fails=("unet_properties",)),
-    Bug("the last DownBlock downsamples", "unet_impl", ("downsample=i < last)", "downsample=True)"),
+    Bug("the last DownBlock downsamples", "unet_impl", ("downsample=i < last,", "downsample=True,"),
         fails="unet_values", says="should not downsample", also_fails=("unet_properties",)),
-    Bug("up path not reversed", "unet_impl", ("enumerate(reversed(pairs))", "enumerate(pairs)"),
+    Bug("up path not reversed", "unet_impl", ("enumerate(reversed(levels))", "enumerate(levels)"),
         fails="unet_values", says="in reverse", also_fails=("unet_properties",)),
+    Bug("attention_levels ignored: every level attends", "unet_impl",
+        (",\n                                              attention=attend)", ")"),
+        (",\n                                          attention=attend)", ")"),
+        fails="unet_values", says="downs[0] should not attend"),
+    Bug("up path attends as the down path at the same index, not the mirrored level", "unet_impl",
+        (UP_LEVELS, "for i, ((dim_in, dim_out), _) in enumerate(reversed(levels))"),
+        (UP_CALL_ATTENTION, UP_CALL_ATTENTION.replace("attend", "self.attention_levels[i]")),
+        fails="unet_values", says="it mirrors downs["),
     Bug("no GELU in the step MLP", "unet_impl", ("            nn.GELU(),\n", ""),
         fails="unet_values", says="step_embedding should be"),
     Bug("3x3 input conv", "unet_impl", ("kernel_size=7, padding=3", "kernel_size=3, padding=1"),
@@ -178,6 +200,11 @@ ALTERNATIVES = [
                 (CONV2, CONV2.replace("padding=1", 'padding="same"'))),
     Alternative("concatenate on dim=-3", "upblock_impl", (CAT, "torch.cat((x, skip), dim=-3)")),
     Alternative("concatenate with einops", "upblock_impl", (CAT, 'rearrange([x, skip], "two b c h w -> b (two c) h w")')),
+    Alternative("up-path attention looked up by mirrored index", "unet_impl",
+                (UP_LEVELS, "for i, (dim_in, dim_out) in enumerate(reversed(list(zip(dims, dims[1:]))))"),
+                (UP_CALL_ATTENTION, UP_CALL_ATTENTION.replace("attend", "self.attention_levels[last - i]"))),
+    Alternative("attention module chosen inline", "upblock_impl",
+                (UP_ATTENTION, "        self.attention = AttentionBlock(dim_in) if attention else nn.Identity()\n")),
     Alternative("skips read in reverse instead of popped", "unet_impl",
                 (UP_PATH, "        for up, skip in zip(self.ups, reversed(skips)):\n            h = up(h, step_emb, skip)")),
     Alternative("attention block in two steps", "attnblock_impl",

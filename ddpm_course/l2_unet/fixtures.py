@@ -9,13 +9,13 @@ from torch import Tensor, nn
 from ddpm_course.checking import fail, seeded
 
 
-def build(cls, *args, seed: int, what: str) -> nn.Module:
-    """cls(*args), initialised from a fixed seed without touching the global RNG."""
+def build(cls, *args, seed: int, what: str, **kwargs) -> nn.Module:
+    """cls(*args, **kwargs), initialised from a fixed seed without touching the global RNG."""
     with torch.random.fork_rng():
         # the CPU generator alone: torch.manual_seed also queues seeds for every accelerator
         # backend, which costs more than building these small modules
         torch.default_generator.manual_seed(seed)
-        module = cls(*args)
+        module = cls(*args, **kwargs)
     if not isinstance(module, nn.Module):
         fail(f"{what} should be an nn.Module, got {type(module).__name__}")
     return module

@@ -66,12 +66,15 @@ def resblock(ResidualBlock) -> int:
 
 @check("DownBlock (hidden)")
 def downblock(DownBlock) -> int:
-    cases = [(1, 8, 16, 8, 4, True, 4, 6), (3, 8, 4, 12, 2, True, 2, 2), (2, 4, 4, 8, 1, False, 5, 5)]
+    cases = [(1, 8, 16, 8, 4, True, True, 4, 6), (3, 8, 4, 12, 2, True, False, 2, 2),
+             (2, 4, 4, 8, 1, False, True, 5, 5), (2, 4, 8, 8, 2, False, False, 3, 3)]
     wiring_checks.downblock.__wrapped__(DownBlock, cases)
-    for seed, (B, cin, cout, tdim, groups, downsample, H, W) in enumerate(cases):
-        what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample})"
-        with case(f"reference weights, B={B}, {cin} -> {cout} channels, downsample={downsample}, H={H}, W={W}"):
-            mine, ref = reference_pair(DownBlock, reference.DownBlock, (cin, cout, tdim, groups, downsample), seed,
+    for seed, (B, cin, cout, tdim, groups, downsample, attention, H, W) in enumerate(cases):
+        what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample}, attention={attention})"
+        with case(f"reference weights, B={B}, {cin} -> {cout} channels, downsample={downsample}, "
+                  f"attention={attention}, H={H}, W={W}"):
+            mine, ref = reference_pair(DownBlock, reference.DownBlock,
+                                       (cin, cout, tdim, groups, downsample, attention), seed,
                                        what, shared=("block1", "block2", "attention"))
             x = torch.randn(B, cin, H, W, generator=seeded(seed))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
@@ -102,12 +105,15 @@ def midblock(MidBlock) -> int:
 
 @check("UpBlock (hidden)")
 def upblock(UpBlock) -> int:
-    cases = [(1, 8, 16, 8, 4, True, 2, 3), (3, 8, 4, 12, 2, True, 1, 1), (2, 4, 4, 8, 1, False, 5, 3)]
+    cases = [(1, 8, 16, 8, 4, True, True, 2, 3), (3, 8, 4, 12, 2, True, False, 1, 1),
+             (2, 4, 4, 8, 1, False, True, 5, 3), (1, 4, 8, 8, 2, True, False, 2, 2)]
     wiring_checks.upblock.__wrapped__(UpBlock, cases)
-    for seed, (B, dim_in, dim_out, tdim, groups, upsample, H, W) in enumerate(cases):
-        what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample})"
-        with case(f"reference weights, B={B}, dim_in={dim_in}, dim_out={dim_out}, upsample={upsample}, H={H}, W={W}"):
-            mine, ref = reference_pair(UpBlock, reference.UpBlock, (dim_in, dim_out, tdim, groups, upsample), seed,
+    for seed, (B, dim_in, dim_out, tdim, groups, upsample, attention, H, W) in enumerate(cases):
+        what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample}, attention={attention})"
+        with case(f"reference weights, B={B}, dim_in={dim_in}, dim_out={dim_out}, upsample={upsample}, "
+                  f"attention={attention}, H={H}, W={W}"):
+            mine, ref = reference_pair(UpBlock, reference.UpBlock,
+                                       (dim_in, dim_out, tdim, groups, upsample, attention), seed,
                                        what, shared=("block1", "block2", "attention"))
             x = torch.randn(B, dim_out, H, W, generator=seeded(seed))
             skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
@@ -152,14 +158,15 @@ def blocks_explain_the_difference(mine: nn.Module, ref: nn.Module, x, steps, exp
 
 @check("Unet (hidden)")
 def unet(Unet) -> int:
-    unet_checks.unet.__wrapped__(Unet, [(3, (1, 5, 7), 8, (1,), 4)])
-    cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3), (2, (1, 4, 12), 8, (2, 1), 2)]
-    for seed, (B, image_shape, channels, dim_mults, groups) in enumerate(cases):
-        what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
+    unet_checks.unet.__wrapped__(Unet, [(3, (1, 5, 7), 8, (1,), 4, None), (1, (1, 8, 8), 8, (1, 2), 2, (True, True)),
+                                        (1, (1, 4, 4), 8, (1, 1, 2), 2, (False, False, False))])
+    cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3, None), (2, (1, 4, 12), 8, (2, 1), 2, (True, False))]
+    for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
+        what, kwargs = unet_checks.unet_call(image_shape, channels, dim_mults, groups, attention_levels)
         with case(f"reference weights, all your blocks, B={B}, {what}"):
-            ref = build(reference.Unet, image_shape, channels, dim_mults, groups, seed=100 + seed, what=what)
+            ref = build(reference.Unet, image_shape, channels, dim_mults, groups, seed=100 + seed, what=what, **kwargs)
             perturb(ref, seed)
-            mine = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what)
+            mine = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
             expect_parameter_counts_by_part(mine, ref, what)
             copy_weights(mine, ref, what)
             x = torch.randn(B, *image_shape, generator=seeded(seed))
@@ -172,7 +179,7 @@ def unet(Unet) -> int:
                 fail("the output differs from the reference's, but matches once the blocks are the reference's own: "
                      "the Unet's wiring is right, one of your blocks is not", BLOCKS_DIFFER)
             expect_close(got, expected, atol=1e-4)
-    return len(cases) + 1
+    return len(cases) + 3
 
 
 @check("Unet properties (hidden)")

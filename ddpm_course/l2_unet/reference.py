@@ -69,21 +69,24 @@ class ResidualBlock(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """ResidualBlock -> ResidualBlock -> AttentionBlock (= the skip), then a strided conv if downsample.
+    """ResidualBlock -> ResidualBlock -> AttentionBlock if attention (= the skip), then a strided conv if downsample.
 
     Attributes (the checks rely on these names):
         block1:     ResidualBlock(channels_in, channels_out, time_emb_dim, groups)
         block2:     ResidualBlock(channels_out, channels_out, time_emb_dim, groups)
-        attention:  AttentionBlock(channels_out)
+        attention:  AttentionBlock(channels_out) if attention, else nn.Identity()
         downsample: nn.Conv2d(channels_out, channels_out, 4, stride=2, padding=1) if downsample, else nn.Identity()
     """
 
     def __init__(self, channels_in: int, channels_out: int, time_emb_dim: int, groups: int,
-                 downsample: bool) -> None:
+                 downsample: bool, attention: bool = True) -> None:
         super().__init__()
         self.block1 = ResidualBlock(channels_in, channels_out, time_emb_dim, groups)
         self.block2 = ResidualBlock(channels_out, channels_out, time_emb_dim, groups)
-        self.attention = AttentionBlock(channels_out)
+        if attention:
+            self.attention = AttentionBlock(channels_out)
+        else:
+            self.attention = nn.Identity()
         if downsample:
             self.downsample = nn.Conv2d(channels_out, channels_out, kernel_size=4, stride=2, padding=1)
         else:
@@ -123,22 +126,26 @@ class MidBlock(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """cat(x, skip) -> ResidualBlock -> ResidualBlock -> AttentionBlock, then a transposed conv if upsample.
+    """cat(x, skip) -> ResidualBlock -> ResidualBlock -> AttentionBlock if attention, then a transposed conv if upsample.
 
     The arguments are those of the matching DownBlock(dim_in, dim_out, ...).
 
     Attributes (the checks rely on these names):
         block1:    ResidualBlock(2 * dim_out, dim_in, time_emb_dim, groups)
         block2:    ResidualBlock(dim_in, dim_in, time_emb_dim, groups)
-        attention: AttentionBlock(dim_in)
+        attention: AttentionBlock(dim_in) if attention, else nn.Identity()
         upsample:  nn.ConvTranspose2d(dim_in, dim_in, 4, stride=2, padding=1) if upsample, else nn.Identity()
     """
 
-    def __init__(self, dim_in: int, dim_out: int, time_emb_dim: int, groups: int, upsample: bool) -> None:
+    def __init__(self, dim_in: int, dim_out: int, time_emb_dim: int, groups: int, upsample: bool,
+                 attention: bool = True) -> None:
         super().__init__()
         self.block1 = ResidualBlock(2 * dim_out, dim_in, time_emb_dim, groups)
         self.block2 = ResidualBlock(dim_in, dim_in, time_emb_dim, groups)
-        self.attention = AttentionBlock(dim_in)
+        if attention:
+            self.attention = AttentionBlock(dim_in)
+        else:
+            self.attention = nn.Identity()
         if upsample:
             self.upsample = nn.ConvTranspose2d(dim_in, dim_in, kernel_size=4, stride=2, padding=1)
         else:
@@ -168,19 +175,30 @@ class Unet(nn.Module):
         final_block:    ResidualBlock(channels, channels, 4 * channels, groups)
         output_conv:    nn.Conv2d(channels, image channels, 1)
 
+    DownBlock i, and the UpBlock that mirrors it, get attention=attention_levels[i]; by default every level
+    but the first (full-resolution) one attends.
+
     Raises:
         ValueError: if H or W is not divisible by 2 ** (len(dim_mults) - 1), or a channel count
-            channels * m is not divisible by both groups and the 4 attention heads.
+            channels * m is not divisible by both groups and the 4 attention heads, or
+            attention_levels does not have one flag per level.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], channels: int = 128,
-                 dim_mults: tuple[int, ...] = (1, 2, 4, 8), groups: int = 4, max_steps: int = 1000) -> None:
+                 dim_mults: tuple[int, ...] = (1, 2, 4, 8), groups: int = 4, max_steps: int = 1000,
+                 attention_levels: tuple[bool, ...] | None = None) -> None:
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.channels = channels
         self.dim_mults = tuple(dim_mults)
         self.groups = groups
         self.max_steps = max_steps
+        # one flag per level; by default every level but the first (full-resolution) one attends
+        self.attention_levels = (tuple(i > 0 for i in range(len(dim_mults))) if attention_levels is None
+                                 else tuple(attention_levels))
+        if len(self.attention_levels) != len(self.dim_mults):
+            raise ValueError(f"attention_levels={self.attention_levels} needs one flag per level: "
+                             f"{len(self.dim_mults)} for dim_mults={self.dim_mults}")
         image_channels, height, width = image_shape
         halvings = len(dim_mults) - 1
         if height % 2**halvings or width % 2**halvings:
@@ -199,13 +217,15 @@ class Unet(nn.Module):
             nn.Linear(time_emb_dim, time_emb_dim),
         )
         self.input_conv = nn.Conv2d(image_channels, channels, kernel_size=7, padding=3)
-        pairs = list(zip(dims, dims[1:]))
-        last = len(pairs) - 1
-        self.downs = nn.ModuleList([DownBlock(dim_in, dim_out, time_emb_dim, groups, downsample=i < last)
-                                    for i, (dim_in, dim_out) in enumerate(pairs)])
+        levels = list(zip(zip(dims, dims[1:]), self.attention_levels))  # ((dim_in, dim_out), attend) per level
+        last = len(levels) - 1
+        self.downs = nn.ModuleList([DownBlock(dim_in, dim_out, time_emb_dim, groups, downsample=i < last,
+                                              attention=attend)
+                                    for i, ((dim_in, dim_out), attend) in enumerate(levels)])
         self.mid = MidBlock(dims[-1], time_emb_dim, groups)
-        self.ups = nn.ModuleList([UpBlock(dim_in, dim_out, time_emb_dim, groups, upsample=i < last)
-                                  for i, (dim_in, dim_out) in enumerate(reversed(pairs))])
+        self.ups = nn.ModuleList([UpBlock(dim_in, dim_out, time_emb_dim, groups, upsample=i < last,
+                                          attention=attend)
+                                  for i, ((dim_in, dim_out), attend) in enumerate(reversed(levels))])
         self.final_block = ResidualBlock(channels, channels, time_emb_dim, groups)
         self.output_conv = nn.Conv2d(channels, image_channels, kernel_size=1)
 

@@ -12,8 +12,21 @@ from ddpm_course.l2_unet.standins import StandIn, StandInDown, StandInUp
 
 
 # ---------------------------------------------------------------- Unet
-# (batch, image_shape, channels, dim_mults, groups)
-UNET_CASES = [(2, (1, 8, 8), 8, (1, 2), 2), (1, (3, 8, 16), 8, (1, 1, 2), 4)]
+# (batch, image_shape, channels, dim_mults, groups, attention_levels); None: the default, left out of the call
+UNET_CASES = [(2, (1, 8, 8), 8, (1, 2), 2, None), (1, (3, 8, 16), 8, (1, 1, 2), 4, (True, False, True))]
+
+
+def default_levels(dim_mults: tuple[int, ...]) -> tuple[bool, ...]:
+    """attention_levels=None: every level but the first attends."""
+    return tuple(i > 0 for i in range(len(dim_mults)))
+
+
+def unet_call(image_shape, channels, dim_mults, groups, attention_levels) -> tuple[str, dict]:
+    """How a case builds its Unet: its description, and the keyword arguments beyond the first four."""
+    if attention_levels is None:
+        return f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})", {}
+    return (f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups}, "
+            f"attention_levels={attention_levels})", {"attention_levels": attention_levels})
 
 
 def channel_pairs(channels: int, dim_mults: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -21,15 +34,20 @@ def channel_pairs(channels: int, dim_mults: tuple[int, ...]) -> list[tuple[int, 
     return list(zip(dims[:-1], dims[1:]))
 
 
-def expect_level(sub, label: str, class_name: str, args: tuple, flag: bool, verb: str, why: str, hint: str) -> None:
-    """Fail unless `sub` is class_name(*args, flag); name the flag when only the flag is wrong."""
-    if type(sub).__name__ == class_name and repr(sub) != st.twin_repr(sub, *args, flag) \
-            and repr(sub) == st.twin_repr(sub, *args, not flag):
-        fail(f"{label} should {'' if flag else 'not '}{verb}: {why}")
-    st.expect_built_as(sub, label, class_name, *args, flag, hint=hint)
+def expect_level(sub, label: str, class_name: str, args: tuple, flags: list[tuple[bool, str, str]], hint: str) -> None:
+    """Fail unless `sub` is class_name(*args, *flag values); name the flag when only one flag is wrong.
+
+    flags: (value, verb, why) per trailing boolean argument: the block should `verb`, or not, because `why`.
+    """
+    values = [value for value, _, _ in flags]
+    if type(sub).__name__ == class_name and repr(sub) != st.twin_repr(sub, *args, *values):
+        for k, (value, verb, why) in enumerate(flags):
+            if repr(sub) == st.twin_repr(sub, *args, *values[:k], not value, *values[k + 1:]):
+                fail(f"{label} should {'' if value else 'not '}{verb}: {why}")
+    st.expect_built_as(sub, label, class_name, *args, *values, hint=hint)
 
 
-def unet_structure(unet, image_shape, channels, dim_mults, groups, what) -> None:
+def unet_structure(unet, image_shape, channels, dim_mults, groups, attention_levels, what) -> None:
     image_channels, tdim = image_shape[0], 4 * channels
     embedding = getattr(unet, "step_embedding", None)
     wanted = (f"nn.Sequential(SinusoidalPositionEmbeddings({channels}), nn.Linear({channels}, {tdim}), nn.GELU(), "
@@ -43,21 +61,30 @@ def unet_structure(unet, image_shape, channels, dim_mults, groups, what) -> None
     st.expect_conv(unet, "input_conv", what, image_channels, channels, 7, padding=3)
     pairs = channel_pairs(channels, dim_mults)
     last = len(pairs) - 1
+    given = attention_levels is not None
+    levels = attention_levels if given else default_levels(dim_mults)
+    source = "you passed" if given else "the default, every level but the first"
+
+    def attends(i: int, label: str) -> tuple[bool, str, str]:
+        mirror = "" if label.startswith("downs") else f" (it mirrors downs[{i}])"
+        return (levels[i], "attend",
+                f"attention_levels[{i}] is {levels[i]}{mirror}; attention_levels={levels} ({source})")
+
     for name in ("downs", "ups"):
         blocks = getattr(unet, name, None)
         if not isinstance(blocks, nn.ModuleList) or len(blocks) != len(pairs):
             fail(f"{what}.{name} should be an nn.ModuleList of {len(pairs)} blocks, one per channel pair {pairs}; "
                  f"found {st.describe(blocks)}", "a plain Python list would hide the blocks' parameters")
     for i, (dim_in, dim_out) in enumerate(pairs):
-        expect_level(unet.downs[i], f"{what}.downs[{i}]", "DownBlock", (dim_in, dim_out, tdim, groups), i < last,
-                     "downsample", "the deepest DownBlock keeps its resolution" if i == last else
-                     "every DownBlock but the last halves the resolution",
+        expect_level(unet.downs[i], f"{what}.downs[{i}]", "DownBlock", (dim_in, dim_out, tdim, groups),
+                     [(i < last, "downsample", "the deepest DownBlock keeps its resolution" if i == last else
+                       "every DownBlock but the last halves the resolution"), attends(i, "downs")],
                      f"downs[{i}] is DownBlock(dims[{i}], dims[{i + 1}], 4 * channels, groups, ...)")
     st.expect_built_as(getattr(unet, "mid", None), f"{what}.mid", "MidBlock", pairs[-1][1], tdim, groups)
     for i, (dim_in, dim_out) in enumerate(reversed(pairs)):
-        expect_level(unet.ups[i], f"{what}.ups[{i}]", "UpBlock", (dim_in, dim_out, tdim, groups), i < last,
-                     "upsample", "the last UpBlock is already back at full resolution" if i == last else
-                     "every UpBlock but the last doubles the resolution",
+        expect_level(unet.ups[i], f"{what}.ups[{i}]", "UpBlock", (dim_in, dim_out, tdim, groups),
+                     [(i < last, "upsample", "the last UpBlock is already back at full resolution" if i == last else
+                       "every UpBlock but the last doubles the resolution"), attends(last - i, "ups")],
                      f"the up path walks the channel pairs in reverse: ups[{i}] takes the arguments of "
                      f"downs[{last - i}]")
     st.expect_built_as(getattr(unet, "final_block", None), f"{what}.final_block", "ResidualBlock", channels, channels,
@@ -109,11 +136,11 @@ def unet_variants(unet: nn.Module, x: Tensor, steps: Tensor) -> tuple[Tensor, li
 
 @check("Unet")
 def unet(Unet, cases=UNET_CASES) -> int:
-    for seed, (B, image_shape, channels, dim_mults, groups) in enumerate(cases):
-        what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
+    for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
+        what, kwargs = unet_call(image_shape, channels, dim_mults, groups, attention_levels)
         with case(f"B={B}, {what}"):
-            model = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what)
-            unet_structure(model, image_shape, channels, dim_mults, groups, what)
+            model = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
+            unet_structure(model, image_shape, channels, dim_mults, groups, attention_levels, what)
             perturb(model, seed)
             use_standins(model, channels, dim_mults, seed)
             x = torch.randn(B, *image_shape, generator=seeded(seed))

@@ -12,15 +12,28 @@ from ddpm_course.l2_unet.standins import StandIn, concat_input_check
 
 
 # ---------------------------------------------------------------- DownBlock and MidBlock
-# (batch, channels_in, channels_out, time_emb_dim, groups, downsample, height, width)
-DOWNBLOCK_CASES = [(2, 4, 8, 12, 2, True, 6, 4), (1, 8, 8, 16, 4, False, 3, 5)]
+# (batch, channels_in, channels_out, time_emb_dim, groups, downsample, attention, height, width)
+DOWNBLOCK_CASES = [(2, 4, 8, 12, 2, True, True, 6, 4), (1, 8, 8, 16, 4, False, True, 3, 5),
+                   (1, 4, 8, 8, 2, True, False, 4, 2)]
 
 
-def downblock_structure(block, cin, cout, tdim, groups, downsample, what) -> None:
+def expect_attention(block, channels: int, attention: bool, what: str) -> None:
+    """Fail unless block.attention is AttentionBlock(channels) when `attention`, else nn.Identity()."""
+    found = getattr(block, "attention", None)
+    if attention:
+        st.expect_built_as(found, f"{what}.attention", "AttentionBlock", channels,
+                           hint="with attention=True the block attends: AttentionBlock(channels)")
+    elif not isinstance(found, nn.Identity):
+        fail(f"{what}.attention should be nn.Identity() when attention=False, found {st.describe(found)}",
+             "build the AttentionBlock only if attention is True, as for downsample/upsample: "
+             "an nn.Identity() otherwise")
+
+
+def downblock_structure(block, cin, cout, tdim, groups, downsample, attention, what) -> None:
     st.expect_built_as(getattr(block, "block1", None), f"{what}.block1", "ResidualBlock", cin, cout, tdim, groups,
                        hint="block1 changes the channel count: ResidualBlock(channels_in, channels_out, ...)")
     st.expect_built_as(getattr(block, "block2", None), f"{what}.block2", "ResidualBlock", cout, cout, tdim, groups)
-    st.expect_built_as(getattr(block, "attention", None), f"{what}.attention", "AttentionBlock", cout)
+    expect_attention(block, cout, attention, what)
     if downsample:
         st.expect_conv(block, "downsample", what, cout, cout, 4, stride=2, padding=1,
                        hint="a 4x4 convolution with stride 2 and padding 1 halves H and W and keeps the channels")
@@ -45,16 +58,17 @@ def unpack_pair(got, expected_out: Tensor, what: str) -> tuple[Tensor, Tensor]:
 
 @check("DownBlock")
 def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> int:
-    for seed, (B, cin, cout, tdim, groups, downsample, H, W) in enumerate(cases):
-        what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample})"
+    for seed, (B, cin, cout, tdim, groups, downsample, attention, H, W) in enumerate(cases):
+        what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample}, attention={attention})"
         with case(f"B={B}, {cin} -> {cout} channels, time_emb_dim={tdim}, groups={groups}, "
-                  f"downsample={downsample}, H={H}, W={W}"):
-            block = build(DownBlock, cin, cout, tdim, groups, downsample, seed=seed, what=what)
-            downblock_structure(block, cin, cout, tdim, groups, downsample, what)
+                  f"downsample={downsample}, attention={attention}, H={H}, W={W}"):
+            block = build(DownBlock, cin, cout, tdim, groups, downsample, attention, seed=seed, what=what)
+            downblock_structure(block, cin, cout, tdim, groups, downsample, attention, what)
             perturb(block, seed)
             block.block1 = StandIn(cin, cout, tdim, seed, f"{what}.block1")
             block.block2 = StandIn(cout, cout, tdim, seed + 1, f"{what}.block2")
-            block.attention = StandIn(cout, cout, 0, seed + 2, f"{what}.attention")
+            if attention:
+                block.attention = StandIn(cout, cout, 0, seed + 2, f"{what}.attention")
             x = torch.randn(B, cin, H, W, generator=seeded(seed))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
             got = block(x, t)
@@ -111,15 +125,17 @@ def midblock(MidBlock, cases=MIDBLOCK_CASES) -> int:
 
 
 # ---------------------------------------------------------------- UpBlock
-# (batch, dim_in, dim_out, time_emb_dim, groups, upsample, height, width); x and skip have dim_out channels
-UPBLOCK_CASES = [(2, 4, 8, 12, 2, True, 3, 2), (1, 8, 8, 16, 4, False, 4, 4)]
+# (batch, dim_in, dim_out, time_emb_dim, groups, upsample, attention, height, width);
+# x and skip have dim_out channels
+UPBLOCK_CASES = [(2, 4, 8, 12, 2, True, True, 3, 2), (1, 8, 8, 16, 4, False, True, 4, 4),
+                 (1, 8, 4, 8, 2, False, False, 2, 3)]
 
 
-def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, what) -> None:
+def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention, what) -> None:
     st.expect_built_as(getattr(block, "block1", None), f"{what}.block1", "ResidualBlock", 2 * dim_out, dim_in, tdim,
                        groups, hint="block1 takes x and skip concatenated, 2 * dim_out channels, and maps them to dim_in")
     st.expect_built_as(getattr(block, "block2", None), f"{what}.block2", "ResidualBlock", dim_in, dim_in, tdim, groups)
-    st.expect_built_as(getattr(block, "attention", None), f"{what}.attention", "AttentionBlock", dim_in)
+    expect_attention(block, dim_in, attention, what)
     if upsample:
         st.expect_conv(block, "upsample", what, dim_in, dim_in, 4, stride=2, padding=1, kind=nn.ConvTranspose2d,
                        hint="a 4x4 transposed convolution with stride 2 and padding 1 doubles H and W")
@@ -133,17 +149,18 @@ def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, what) -> N
 
 @check("UpBlock")
 def upblock(UpBlock, cases=UPBLOCK_CASES) -> int:
-    for seed, (B, dim_in, dim_out, tdim, groups, upsample, H, W) in enumerate(cases):
-        what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample})"
+    for seed, (B, dim_in, dim_out, tdim, groups, upsample, attention, H, W) in enumerate(cases):
+        what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample}, attention={attention})"
         with case(f"B={B}, dim_in={dim_in}, dim_out={dim_out}, time_emb_dim={tdim}, groups={groups}, "
-                  f"upsample={upsample}, H={H}, W={W}"):
-            block = build(UpBlock, dim_in, dim_out, tdim, groups, upsample, seed=seed, what=what)
-            upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, what)
+                  f"upsample={upsample}, attention={attention}, H={H}, W={W}"):
+            block = build(UpBlock, dim_in, dim_out, tdim, groups, upsample, attention, seed=seed, what=what)
+            upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention, what)
             perturb(block, seed)
             block.block1 = StandIn(2 * dim_out, dim_in, tdim, seed, f"{what}.block1")
             block.block1.input_check = concat_input_check((B, dim_out, H, W), f"{what}.block1")
             block.block2 = StandIn(dim_in, dim_in, tdim, seed + 1, f"{what}.block2")
-            block.attention = StandIn(dim_in, dim_in, 0, seed + 2, f"{what}.attention")
+            if attention:
+                block.attention = StandIn(dim_in, dim_in, 0, seed + 2, f"{what}.attention")
             x = torch.randn(B, dim_out, H, W, generator=seeded(seed))
             skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
