@@ -21,9 +21,17 @@ help:
 	@echo "make bench-grading [N=8]     notebooks graded per minute with 1 and all cores"
 	@echo "make bench [ARGS=--quick]    lesson 4 training/sampling throughput here, and every check's runtime"
 
+# nbgrader's Assignment List and Course List need an exchange this course does not use: in JupyterLab
+# they only say "Error fetching courses!" and log an ExchangeError every 30 s. They are switched off in
+# this venv; Create Assignment, Validate and the Formgrader stay for instructors.
+NBGRADER_EXCHANGE_SERVER := nbgrader.server_extensions.assignment_list nbgrader.server_extensions.course_list
+NBGRADER_EXCHANGE_LAB := @jupyter/nbgrader:assignment-list @jupyter/nbgrader:course-list
+
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	$(BIN)/jupyter server extension disable --sys-prefix $(NBGRADER_EXCHANGE_SERVER) >/dev/null 2>&1
+	$(BIN)/jupyter labextension disable --level=sys_prefix $(NBGRADER_EXCHANGE_LAB) >/dev/null 2>&1
 	touch $@
 
 venv: $(STAMP)
