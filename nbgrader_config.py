@@ -45,9 +45,11 @@ c.FileNameCollectorPlugin.named_regexp = (
     r".*[/\\](?P<student_id>[^/\\_]+)_(?:LATE_|late_)?\d+_\d+_(?P<file_id>[^/\\]+?)(?:-\d+)?\.ipynb$"
 )
 
-# Feedback shows each failure message but neither the hidden test lines nor tracebacks into them.
+# Feedback shows each failure message but neither the hidden test lines nor tracebacks into them,
+# and each text progress bar as its last state (the \r-separated updates coalesced, as Jupyter shows them).
 c.GenerateFeedback.preprocessors = [
     "ddpm_course.instructor.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CoalesceStreamsPreprocessor",
     GetGrades,
     CSSHTMLHeaderPreprocessor,
 ]

@@ -6,7 +6,7 @@ import sys
 import nbformat
 import pytest
 
-from ddpm_course.instructor import course
+from ddpm_course.instructor import colab, course
 from ddpm_course.instructor.release import generate_release
 
 LESSONS = course.lessons()
@@ -125,3 +125,29 @@ def test_every_diagram_a_notebook_shows_exists(lesson):
     text = course.solution_path(lesson).read_text()
     for link in re.findall(r"\]\((\.\./\.\./assets/[^)]+)\)", text):
         assert (course.solution_path(lesson).parent / link).resolve().is_file(), link
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_has_no_relative_image_link(lesson):
+    """Does the released notebook carry its diagrams inline, so that Colab and feedback pages show them too?"""
+    text = course.release_path(lesson).read_text()
+    assert re.findall(r"!\[[^\]]*\]\((?!data:image/png;base64,)[^)]*\)", text) == []
+    source = course.solution_path(lesson).read_text()
+    assert text.count("](data:image/png;base64,") == len(re.findall(r"\]\(\.\./\.\./assets/[^)]+\.svg\)", source))
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_opens_with_a_colab_link_and_the_colab_setup_cell(lesson):
+    """Does the released notebook link to itself on Colab and set up a Colab runtime in its first code cell?"""
+    cells = course.read(course.release_path(lesson)).cells
+    assert colab.colab_url(lesson) in cells[0].source
+    first_code = next(cell for cell in cells if cell.cell_type == "code")
+    assert first_code.source == colab.setup_cell_source()
+
+
+def test_no_placeholder_url_and_the_readme_colab_links_are_current():
+    """Is the README's list of Colab links what `make release` writes, with no placeholder URL left anywhere?"""
+    readme = colab.README.read_text()
+    assert colab.readme_block() in readme
+    for text in [readme, *(course.release_path(lesson).read_text() for lesson in LESSONS)]:
+        assert "repository's URL" not in text and "<this repo" not in text

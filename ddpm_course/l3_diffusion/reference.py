@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: readable wherever widgets cannot render (feedback pages, headless runs)
 
 
 def linear_beta_schedule(max_steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
