@@ -20,9 +20,10 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import matplotlib.image
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: readable wherever widgets cannot render
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -227,3 +228,33 @@ def make_fixture(root: str | os.PathLike, n_train: int = 64, n_test: int = 16,
         write_idx(folder / image_name, images)
         write_idx(folder / label_name, labels.to(torch.uint8))
     return folder
+
+
+SPRITE_ENV = "DDPM_COURSE_SPRITE"
+
+
+def load_sprite(path: str | os.PathLike, split: str = "train", tile: int = 28,
+                rows_per_class: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real images from a sprite sheet: a PNG grid of tile x tile images, `rows_per_class` rows per
+    class in label order (as the Fashion-MNIST repository's 30x30 sprite of 900 images).
+
+    For developing without the full data set: "train" is the first rows_per_class - 1 rows of each
+    class, "test" the last one. Returns uint8 images (N, tile, tile) and int64 labels (N,).
+    """
+    if split not in FILES:
+        raise ValueError(f"split must be one of {sorted(FILES)}, got {split!r}")
+    picture = matplotlib.image.imread(Path(path))  # float in [0, 1], (H, W) or (H, W, channels)
+    grey = picture if picture.ndim == 2 else picture[..., 0]
+    height, width = grey.shape
+    if height % tile or width % tile:
+        raise ValueError(f"{path}: a {width}x{height} picture is not a grid of {tile}x{tile} tiles")
+    rows, columns = height // tile, width // tile
+    if rows % rows_per_class:
+        raise ValueError(f"{path}: {rows} rows of tiles are not {rows_per_class} rows per class")
+    tiles = torch.from_numpy((grey * 255).round().astype(np.uint8))
+    tiles = tiles.reshape(rows, tile, columns, tile).permute(0, 2, 1, 3)  # (row, column, tile, tile)
+    row = torch.arange(rows)
+    last_of_class = row % rows_per_class == rows_per_class - 1
+    keep = last_of_class if split == "test" else ~last_of_class
+    labels = (row // rows_per_class)[keep].repeat_interleave(columns)
+    return tiles[keep].reshape(-1, tile, tile), labels.long()

@@ -12,6 +12,7 @@ import inspect
 import struct
 from pathlib import Path
 
+import PIL.Image
 import pytest
 import torch
 
@@ -284,3 +285,33 @@ def test_env_var_root(tmp_path, monkeypatch):
     monkeypatch.delenv("DDPM_COURSE_DATA")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_root() == tmp_path / ".cache" / "ddpm_course" / "fashion-mnist"
+
+
+def write_sprite(path, tiles: torch.Tensor) -> None:
+    """Save uint8 tiles (rows, columns, h, w) as one grey PNG grid, the layout of the Fashion-MNIST sprite."""
+    rows, columns, h, w = tiles.shape
+    grid = tiles.permute(0, 2, 1, 3).reshape(rows * h, columns * w).numpy()
+    PIL.Image.fromarray(grid).save(path)  # 8-bit grey, exact (a matplotlib colormap would round some values)
+
+
+def test_sprite_splits_rows_by_class_and_keeps_pixel_values(tmp_path):
+    """Does a sprite with 3 rows per class give the first 2 rows of each class as train, the last as test,
+    labelled by class in row order, with the exact grey values?"""
+    tiles = torch.randint(0, 256, (6, 4, 5, 5), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    write_sprite(tmp_path / "sprite.png", tiles)
+    train_images, train_labels = data.load_sprite(tmp_path / "sprite.png", "train", tile=5)
+    test_images, test_labels = data.load_sprite(tmp_path / "sprite.png", "test", tile=5)
+    assert train_images.dtype == torch.uint8 and train_images.shape == (16, 5, 5) and test_images.shape == (8, 5, 5)
+    assert train_labels.tolist() == [0] * 8 + [1] * 8 and test_labels.tolist() == [0] * 4 + [1] * 4
+    assert torch.equal(train_images, torch.cat([tiles[0], tiles[1], tiles[3], tiles[4]]))
+    assert torch.equal(test_images, torch.cat([tiles[2], tiles[5]]))
+
+
+@pytest.mark.parametrize(("shape", "message"), [((2, 2, 5, 5), "not 3 rows per class"),
+                                                 ((3, 2, 5, 5), "not a grid of 4x4 tiles")])
+def test_a_sprite_of_the_wrong_layout_is_refused_with_the_reason(tmp_path, shape, message):
+    """Is a picture that is not a grid of whole tiles, or whose rows do not split into classes, refused by name?"""
+    write_sprite(tmp_path / "sprite.png", torch.zeros(shape, dtype=torch.uint8))
+    tile = 4 if "4x4" in message else 5
+    with pytest.raises(ValueError, match=message):
+        data.load_sprite(tmp_path / "sprite.png", tile=tile)

@@ -14,7 +14,7 @@ from torch import nn
 from ddpm_course.data import load_fashion_mnist, make_fixture
 from ddpm_course.l4_training import reference as ref
 
-# the quick-mode model, with batches of 1 over 3 images: an epoch is 3 steps (the 28x28 attention is costly on a CPU)
+# the quick-mode model, with batches of 1 over 3 images: an epoch is 3 steps
 TINY = ref.TrainConfig(**{**ref.QUICK, "batch_size": 1, "epochs": 2, "max_steps": 4, "fixture": True})
 
 
@@ -148,21 +148,48 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
     assert ref.kid(a, b + 0.5) > 0.5
 
 
-@pytest.mark.parametrize(("env", "cuda", "quick", "fixture"), [
-    ({}, True, False, False),
-    ({}, False, True, False),
-    ({"DDPM_COURSE_QUICK": "0"}, False, False, False),
-    ({"DDPM_COURSE_QUICK": "1"}, True, True, False),
-    ({"DDPM_COURSE_QUICK": "1", "DDPM_COURSE_FIXTURE": "1"}, False, True, True),
-    ({"DDPM_COURSE_FIXTURE": "1"}, True, False, True),
+@pytest.mark.parametrize(("env", "cuda", "mode", "fixture"), [
+    ({}, True, "full", False),
+    ({}, False, "cpu", False),
+    ({"DDPM_COURSE_QUICK": "0"}, False, "full", False),
+    ({"DDPM_COURSE_QUICK": "1"}, True, "quick", False),
+    ({"DDPM_COURSE_QUICK": "1", "DDPM_COURSE_FIXTURE": "1"}, False, "quick", True),
+    ({"DDPM_COURSE_FIXTURE": "1"}, True, "full", True),
+    ({"DDPM_COURSE_FIXTURE": "1"}, False, "cpu", True),
 ])
-def test_quick_mode_is_selected_from_the_environment(env, cuda, quick, fixture):
+def test_the_mode_is_selected_from_the_environment_and_the_device(env, cuda, mode, fixture):
     """Do DDPM_COURSE_QUICK / DDPM_COURSE_FIXTURE and the presence of a GPU pick the config the docs promise?"""
     config, notes = ref.select_config(env, cuda)
-    assert (config.quick, config.fixture) == (quick, fixture)
-    assert (config.channels, config.dim_mults) == ((8, (1, 2)) if quick else (32, (1, 2, 4)))
-    assert any("No GPU found" in note for note in notes) == ("DDPM_COURSE_QUICK" not in env and not cuda)
+    assert (config.mode, config.quick, config.fixture) == (mode, mode == "quick", fixture)
+    assert (config.channels, config.dim_mults) == ((8, (1, 2)) if mode == "quick" else (32, (1, 2, 4)))
+    assert any("No GPU found: CPU mode" in note for note in notes) == (mode == "cpu")
     assert (ref.FIXTURE_BANNER in notes) == fixture
+    assert config.name == mode + "-fixture" * fixture
+
+
+def test_cpu_and_full_modes_train_the_same_model_without_attention_at_full_resolution():
+    """Is the CPU mode the full mode's U-Net trained for fewer steps, and does neither attend at 28x28?"""
+    full, cpu = (ref.select_config({}, cuda)[0] for cuda in (True, False))
+    assert ref.make_model(full).attention_levels == ref.make_model(cpu).attention_levels == (False, True, True)
+    assert cpu.total_steps(60_000) == cpu.max_steps < full.total_steps(60_000)
+    assert all(getattr(cpu, field) == getattr(full, field) for field in ("channels", "dim_mults", "timesteps"))
+
+
+def test_a_sprite_sheet_is_opt_in_and_changes_the_run_folder():
+    """Does DDPM_COURSE_SPRITE select the maintainers' sprite data, say so, and keep its checkpoints apart?"""
+    config, notes = ref.select_config({"DDPM_COURSE_SPRITE": "/data/sprite.png"}, cuda=False)
+    assert config.sprite == "/data/sprite.png" and config.name == "cpu-sprite"
+    assert any("sprite sheet /data/sprite.png" in note for note in notes)
+    assert ref.select_config({}, cuda=False)[0].sprite is None
+
+
+def test_sample_every_sets_the_checkpoint_and_grid_cadence(tiny_images, tmp_path):
+    """With sample_every=2 over 3-step epochs, are checkpoints and callbacks at steps 2, 4 and the last one, 5?"""
+    seen = []
+    config = TINY._replace(sample_every=2, max_steps=5, epochs=3)
+    ref.train_or_resume(config, tiny_images, ref.make_schedule(config), tmp_path, torch.device("cpu"),
+                        on_epoch_end=lambda run: seen.append(run.step), progress=False)
+    assert seen == [2, 4, 5]
 
 
 @pytest.mark.parametrize("value", ["yes", "2", "true"])
@@ -191,6 +218,22 @@ def test_bench_quick_runs_and_prints_its_tables():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for expected in ("device:", "fp32 eager (baseline)", "images/s", "vs baseline", "DDIM-", "DDPM-",
+                     "attention at every level (True, True)", "default (False, True)", "scaled_dot_product_attention",
                      "ddim_values", "fid_values", "kid_values", "slowest:"):
         assert expected in out, (expected, out)
     assert "FAILED" not in out
+
+
+def test_a_run_sized_in_steps_ignores_epochs_and_a_run_without_an_end_is_refused():
+    """With epochs=None, is the run exactly max_steps long on any data set, and is a config with neither refused?"""
+    config = ref.TrainConfig(epochs=None, max_steps=1500, batch_size=64)
+    assert config.total_steps(600) == config.total_steps(60_000) == 1500
+    with pytest.raises(ValueError, match="never end"):
+        config._replace(max_steps=None).total_steps(600)
+
+
+def test_the_training_api_other_code_relies_on_stays_importable():
+    """Does the lesson-4 reference still export every name that tests, the bench and later work import?"""
+    names = ("TrainConfig", "select_config", "make_model", "make_schedule", "new_run", "Batches", "train", "train_step",
+             "ddim_sample", "train_classifier", "classifier_features", "fid", "to_model_range", "CPU", "QUICK")
+    assert [name for name in names if not hasattr(ref, name)] == []

@@ -5,7 +5,9 @@
     python -m ddpm_course.instructor.bench --lesson l1_blocks   # time only these lessons' checks (repeatable)
 
 Training compares the course's setup (mixed precision on a GPU; channels_last and torch.compile
-when they pay off) with a plain fp32 eager baseline of the same model. Sampling times DDIM and
+when they pay off) with a plain fp32 eager baseline of the same model, then the U-Net's layout
+(attention at every level, as lesson 2's blocks allow, against the default without attention
+at 28x28) and PyTorch's fused attention kernel against the course's own attention. Sampling times DDIM and
 DDPM; on a CPU, or with --quick, both are extrapolated from a few steps, since their cost is the
 number of model calls times the cost of one. Not part of `make test`.
 """
@@ -18,11 +20,16 @@ import time
 from typing import Callable, NamedTuple
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
 
 from ddpm_course.instructor import bank, course
+from ddpm_course.l1_blocks.reference import SelfAttention
 from ddpm_course.l3_diffusion.reference import p_sample_step
-from ddpm_course.l4_training.reference import (QUICK, Batches, TrainConfig, autocast_dtype, ddim_sample, make_model,
-                                               make_schedule, mixed_precision, new_run, synchronize, train_step)
+from ddpm_course.l4_training.reference import (CPU, QUICK, Batches, TrainConfig, autocast_dtype, ddim_sample,
+                                               make_model, make_schedule, mixed_precision, new_run, synchronize,
+                                               train_step)
 
 CHECK_BUDGET_S = 1.0  # what the course promises for one check
 
@@ -33,6 +40,7 @@ class Setup(NamedTuple):
     amp: bool = False
     channels_last: bool = False
     compile: bool = False
+    sdpa: bool = False  # attention through F.scaled_dot_product_attention instead of the course's own
 
 
 def setups(device: torch.device) -> list[Setup]:
@@ -45,6 +53,23 @@ def setups(device: torch.device) -> list[Setup]:
     return [baseline, Setup(f"{amp} autocast", amp=True), Setup(f"{amp} + channels_last", amp=True, channels_last=True),
             Setup(f"{amp} + torch.compile", amp=True, compile=True),
             Setup(f"{amp} + compile + channels_last", amp=True, channels_last=True, compile=True)]
+
+
+def sdpa_forward(self: SelfAttention, x: Tensor) -> Tensor:
+    """SelfAttention.forward with PyTorch's fused kernel for the softmax(q k^T / sqrt(d)) v part."""
+    B, C, H, W = x.shape
+    tokens = rearrange(x, "b c h w -> b (h w) c")
+    q, k, v = (rearrange(proj(tokens), "b n (heads d) -> b heads n d", heads=self.num_heads)
+               for proj in (self.to_q, self.to_k, self.to_v))
+    mixed = rearrange(F.scaled_dot_product_attention(q, k, v), "b heads n d -> b n (heads d)")
+    return rearrange(self.to_out(mixed), "b (h w) c -> b c h w", h=H, w=W)
+
+
+def use_sdpa(model: nn.Module) -> None:
+    """Route every SelfAttention of the model through sdpa_forward (same weights, same maths)."""
+    for module in model.modules():
+        if isinstance(module, SelfAttention):
+            module.forward = sdpa_forward.__get__(module)
 
 
 def device_name(device: torch.device) -> str:
@@ -72,6 +97,8 @@ def train_throughput(config: TrainConfig, setup: Setup, device: torch.device, wa
     the best of `repeats` timings of `steps` steps, since other jobs only ever slow a run down."""
     config = config._replace(amp=setup.amp, channels_last=setup.channels_last, compile=setup.compile)
     run = new_run(config, device)
+    if setup.sdpa:
+        use_sdpa(run.model)
     images = torch.randint(0, 256, (4 * config.batch_size, 1, 28, 28), dtype=torch.uint8, device=device)
     batches, schedule = Batches(images, config.batch_size, config.seed), make_schedule(config).to(device)
 
@@ -162,6 +189,22 @@ def print_training(rows: list[tuple[Setup, dict | str]], batch: int) -> Setup:
     return best
 
 
+def print_layouts(config: TrainConfig, setup: Setup, device: torch.device, warmup: int, steps: int,
+                  repeats: int) -> None:
+    """Training throughput of the default U-Net against attention at every level, and with fused attention."""
+    everywhere = (True,) * len(config.dim_mults)
+    rows = [(f"attention at every level {everywhere}", config._replace(attention_levels=everywhere), setup),
+            (f"default {config.attention_levels}", config, setup),
+            ("default + F.scaled_dot_product_attention", config, setup._replace(sdpa=True))]
+    print(f"
+U-Net layout ({setup.name}, batch {config.batch_size})     images/s   vs attention everywhere")
+    base = None
+    for name, layout, how in rows:
+        images_s = train_throughput(layout, how, device, warmup, steps, repeats)["images_s"]
+        base = base or images_s
+        print(f"  {name:44} {images_s:9.1f} {images_s / base:10.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the tiny quick-mode config, a few steps")
@@ -170,9 +213,8 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
-    config = TrainConfig(**QUICK) if args.quick else TrainConfig()
-    if not cuda and not args.quick:
-        config = config._replace(batch_size=16)  # a batch of 128 takes minutes per step on a CPU
+    # on a CPU, the notebook's CPU mode: the full model at batch 64
+    config = TrainConfig(**QUICK) if args.quick else TrainConfig() if cuda else TrainConfig(**CPU)
     warmup, steps, repeats = (1, 1, 2) if args.quick else (10, 20, 3) if cuda else (1, 1, 3)
     n_params = sum(p.numel() for p in make_model(config).parameters())
     print(f"device: {device_name(device)}; torch {torch.__version__}")
@@ -180,8 +222,8 @@ def main() -> None:
     if not cuda and load > 0.5 * (os.cpu_count() or 1):
         print(f"warning: the machine is busy (load average {load:.1f} on {os.cpu_count()} cores): CPU figures "
               f"vary several-fold from run to run")
-    print(f"model: U-Net channels={config.channels}, dim_mults={config.dim_mults}, {n_params / 1e6:.2f} M parameters, "
-          f"T = {config.timesteps}{' (quick mode)' if args.quick else ''}")
+    print(f"model: U-Net channels={config.channels}, dim_mults={config.dim_mults}, attention_levels="
+          f"{config.attention_levels}, {n_params / 1e6:.2f} M parameters, T = {config.timesteps} ({config.mode} mode)")
 
     rows = []
     for setup in setups(device):
@@ -199,6 +241,7 @@ def main() -> None:
           f"{best_images_s / base:.2f}x")
     if (best.compile or best.channels_last) and best_images_s > 1.1 * default["images_s"]:
         print(f"  -> set compile={best.compile}, channels_last={best.channels_last} in the config to use it")
+    print_layouts(config, rows[1][0] if cuda else rows[0][0], device, warmup, steps, repeats)
 
     batch = 2 if args.quick else 256 if cuda else 8
     sample_steps = 2 if args.quick else 3 if not cuda else 50

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: readable wherever widgets cannot render (feedback pages, headless runs)
 
-from ddpm_course.data import load_fashion_mnist, make_fixture
+from ddpm_course.data import SPRITE_ENV, load_fashion_mnist, load_sprite, make_fixture
 from ddpm_course.l2_unet.reference import Unet
 from ddpm_course.l3_diffusion.reference import (NoiseSchedule, cosine_beta_schedule, linear_beta_schedule,
                                                 diffusion_loss, p_sample_step, sample)
@@ -26,18 +26,20 @@ from ddpm_course.plotting import plot_curve, save_gif, show_images
 QUICK_ENV, FIXTURE_ENV = "DDPM_COURSE_QUICK", "DDPM_COURSE_FIXTURE"
 FIXTURE_BANNER = "SYNTHETIC FIXTURE DATA — not Fashion-MNIST, results are meaningless"
 # Fields that change what training computes: a checkpoint written with other values is refused.
-TRAINING_FIELDS = ("channels", "dim_mults", "timesteps", "schedule", "batch_size", "lr", "warmup_steps",
-                   "weight_decay", "grad_clip", "ema_decay", "seed", "fixture")
+TRAINING_FIELDS = ("channels", "dim_mults", "attention_levels", "timesteps", "schedule", "batch_size", "lr",
+                   "warmup_steps", "weight_decay", "grad_clip", "ema_decay", "seed", "fixture", "sprite")
+MODES = ("full", "cpu", "quick")
 
 
 class TrainConfig(NamedTuple):
     """Everything that defines a run; saved in every checkpoint. Change a field with config._replace(...)."""
     channels: int = 32                   # U-Net base width
     dim_mults: tuple[int, ...] = (1, 2, 4)
+    attention_levels: tuple[bool, ...] = (False, True, True)  # attend at 14x14 and 7x7, not at 28x28
     timesteps: int = 1000                # T
     schedule: str = "cosine"             # "cosine" or "linear"
-    epochs: int = 10
-    max_steps: int | None = None         # stop before the end of the epochs (quick mode)
+    epochs: int | None = 10              # None: as many as max_steps takes
+    max_steps: int | None = None         # stop before the end of the epochs (CPU and quick modes)
     batch_size: int = 128
     lr: float = 1e-3
     warmup_steps: int = 200
@@ -45,7 +47,8 @@ class TrainConfig(NamedTuple):
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     seed: int = 0
-    grid_samples: int = 32               # the grid drawn after every epoch
+    grid_samples: int = 32               # the grid drawn after every epoch (or every sample_every steps)
+    sample_every: int | None = None      # steps between checkpoints and sample grids; None: every epoch
     ddim_steps: int = 50
     eval_samples: int = 1000             # samples for FID and KID
     classifier_steps: int = 800
@@ -53,31 +56,45 @@ class TrainConfig(NamedTuple):
     amp: bool = True                     # mixed precision on a GPU (no effect on a CPU)
     compile: bool = False                # torch.compile the U-Net (`make bench` says if it pays off)
     channels_last: bool = False
-    quick: bool = False
+    mode: str = "full"                   # the preset: "full" (sized for a GPU), "cpu" or "quick"
     fixture: bool = False
+    sprite: str | None = None            # maintainers: a sprite sheet of real images instead of the data set
 
     def total_steps(self, n_images: int) -> int:
         """Optimiser steps of the whole run on n_images (the last partial batch of an epoch is dropped)."""
+        if self.epochs is None:
+            if self.max_steps is None:
+                raise ValueError("set epochs, max_steps or both: the run would never end")
+            return self.max_steps
         steps = self.epochs * (n_images // self.batch_size)
         return steps if self.max_steps is None else min(steps, self.max_steps)
 
     @property
+    def quick(self) -> bool:
+        return self.mode == "quick"
+
+    @property
     def name(self) -> str:
-        """A folder name for the run: full / quick, plus -fixture on synthetic data."""
-        return ("quick" if self.quick else "full") + ("-fixture" if self.fixture else "")
+        """A folder name for the run: its mode, plus -fixture on synthetic data."""
+        return self.mode + ("-fixture" if self.fixture else "") + ("-sprite" if self.sprite else "")
 
 
-# Sized for a 2-core CPU: the 28x28 self-attention of the U-Net dominates, so batches stay tiny.
-QUICK = dict(channels=8, dim_mults=(1, 2), timesteps=10, epochs=1, max_steps=10, batch_size=2, lr=2e-3,
-             warmup_steps=2, grid_samples=4, ddim_steps=3, eval_samples=4, classifier_steps=10,
-             classifier_batch=16, quick=True)
+# The full model, sized by measurement for about 15 minutes of training on a 2-core laptop CPU
+# (the table in Part 2): smaller batches, a higher learning rate and a shorter EMA suit a short run.
+CPU = dict(batch_size=64, lr=2e-3, warmup_steps=100, ema_decay=0.995, epochs=None, max_steps=1500, sample_every=500,
+           grid_samples=16, eval_samples=300, classifier_steps=300, classifier_batch=128, mode="cpu")
+# Every cell in seconds, for graders and CI: a tiny model, ten steps, noise-like samples.
+QUICK = dict(channels=8, dim_mults=(1, 2), attention_levels=(False, True), timesteps=10, epochs=1, max_steps=10,
+             batch_size=2, lr=2e-3, warmup_steps=2, grid_samples=4, ddim_steps=3, eval_samples=4,
+             classifier_steps=10, classifier_batch=16, mode="quick")
 
 
 def select_config(env: Mapping[str, str], cuda: bool) -> tuple[TrainConfig, list[str]]:
     """The run's config from DDPM_COURSE_QUICK and DDPM_COURSE_FIXTURE in `env`, and notes saying why.
 
-    QUICK=1: the tiny config; QUICK=0: the full one; unset: full with a GPU (`cuda`), quick without.
-    FIXTURE=1: synthetic stand-in data. Any other value than 0, 1 or unset is an error.
+    QUICK=1: the tiny quick config; QUICK=0: the full one, even on a CPU; unset: full with a GPU (`cuda`),
+    the CPU config without. FIXTURE=1: synthetic stand-in data. Any other value than 0, 1 or unset is an error.
+    DDPM_COURSE_SPRITE=<png>: maintainers only, real images from a sprite sheet (see ddpm_course.data.load_sprite).
     """
     flags = {}
     for name in (QUICK_ENV, FIXTURE_ENV):
@@ -85,17 +102,21 @@ def select_config(env: Mapping[str, str], cuda: bool) -> tuple[TrainConfig, list
         if flags[name] not in ("", "0", "1"):
             raise ValueError(f"{name} must be 0 or 1 (or unset), got {flags[name]!r}")
     notes = []
-    quick = flags[QUICK_ENV] == "1" or (flags[QUICK_ENV] == "" and not cuda)
-    if flags[QUICK_ENV] == "" and not cuda:
-        notes.append(f"No GPU found: quick mode, because a CPU cannot train the full model in reasonable "
-                     f"time. Set {QUICK_ENV}=0 to train the full model anyway.")
-    fixture = flags[FIXTURE_ENV] == "1"
-    config = TrainConfig(fixture=fixture, **(QUICK if quick else {}))
-    if quick:
-        notes.append("Quick mode: a tiny model and a few dozen steps, so every cell runs in seconds; "
+    mode = {"1": "quick", "0": "full"}.get(flags[QUICK_ENV], "full" if cuda else "cpu")
+    preset = {"full": {}, "cpu": CPU, "quick": QUICK}[mode]
+    config = TrainConfig(fixture=flags[FIXTURE_ENV] == "1", sprite=env.get(SPRITE_ENV) or None, **preset)
+    if mode == "cpu":
+        notes.append(f"No GPU found: CPU mode, the full-size model for {config.max_steps} steps of "
+                     f"{config.batch_size} images: about 15 minutes of training on a 2-core laptop, 25 for the "
+                     f"whole notebook, for recognisable but imperfect clothes. {QUICK_ENV}=1 runs every cell "
+                     f"in seconds instead; {QUICK_ENV}=0 trains the GPU-sized run anyway (hours).")
+    if mode == "quick":
+        notes.append("Quick mode: a tiny model and ten steps, so every cell runs in seconds; "
                      "expect noise-like samples and meaningless FID.")
-    if fixture:
+    if config.fixture:
         notes.append(FIXTURE_BANNER)
+    elif config.sprite:
+        notes.append(f"Development data: the real images of the sprite sheet {config.sprite}, not the whole data set.")
     return config, notes
 
 
@@ -129,11 +150,14 @@ def fixture_root() -> Path:
 def load_images(config: TrainConfig, split: str, device: torch.device) -> tuple[Tensor, Tensor]:
     """One split on `device`: uint8 images (N, 1, 28, 28) and int64 labels (N,).
 
-    Real Fashion-MNIST (downloaded on first use), or with config.fixture the synthetic files.
+    Real Fashion-MNIST (downloaded on first use), or with config.fixture the synthetic files,
+    or with config.sprite the images of a sprite sheet.
     """
     if config.fixture:
         print(f"{split}: {FIXTURE_BANNER}")
         images, labels = load_fashion_mnist(split, root=fixture_root(), download=False, verify=False)
+    elif config.sprite:
+        images, labels = load_sprite(config.sprite, split)
     else:
         images, labels = load_fashion_mnist(split)
     return rearrange(images, "n h w -> n 1 h w").to(device), labels.to(device)
@@ -188,7 +212,8 @@ def make_schedule(config: TrainConfig) -> NoiseSchedule:
 
 def make_model(config: TrainConfig) -> Unet:
     """The lesson-2 U-Net for 1x28x28 images, sized by the config."""
-    return Unet((1, 28, 28), channels=config.channels, dim_mults=config.dim_mults, max_steps=config.timesteps)
+    return Unet((1, 28, 28), channels=config.channels, dim_mults=config.dim_mults, max_steps=config.timesteps,
+                attention_levels=config.attention_levels)
 
 
 class EMA:
@@ -318,9 +343,10 @@ def train_step(run: Run, x0: Tensor, schedule: NoiseSchedule) -> Tensor:
 def train(run: Run, batches: Batches, schedule: NoiseSchedule, total_steps: int,
           checkpoint: str | os.PathLike | None = None, on_epoch_end: Callable[[Run], None] | None = None,
           progress: bool = True, log_every: int = 25) -> Run:
-    """Train from run.step up to total_steps. At every epoch end and at the last step: save
-    `checkpoint` (if given), then call on_epoch_end(run). Any RNG that on_epoch_end uses must be
-    its own, or a resumed run would differ."""
+    """Train from run.step up to total_steps. At every epoch end (every config.sample_every steps, if set)
+    and at the last step: save `checkpoint` (if given), then call on_epoch_end(run). Any RNG that
+    on_epoch_end uses must be its own, or a resumed run would differ."""
+    every = run.config.sample_every or batches.steps_per_epoch
     pending = []
     bar = tqdm(total=total_steps, initial=run.step, desc="training", unit="step", disable=not progress)
     while run.step < total_steps:
@@ -329,7 +355,7 @@ def train(run: Run, batches: Batches, schedule: NoiseSchedule, total_steps: int,
             x0 = x0.contiguous(memory_format=torch.channels_last)
         pending.append(train_step(run, x0, schedule))
         bar.update()
-        boundary = run.step % batches.steps_per_epoch == 0 or run.step == total_steps
+        boundary = run.step % every == 0 or run.step == total_steps
         if len(pending) == log_every or boundary:
             run.losses.extend(torch.stack(pending).float().cpu().tolist())
             pending.clear()
