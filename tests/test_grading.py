@@ -26,6 +26,7 @@ import pytest
 from ddpm_course.instructor import bank, course, grade
 from ddpm_course.instructor.collect import zip_collect
 from ddpm_course.instructor.triage import triage, triage_one
+from ddpm_course.mutations import Bug
 
 # nbgrader's gradebook code trips SQLAlchemy warnings that say nothing about the grades
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
@@ -41,7 +42,7 @@ TIMEOUT, MEMORY_MB = 30, 2560
 GRADE = [sys.executable, "-m", "ddpm_course.instructor.grade"]
 
 
-def first_bug(lesson: str) -> bank.Bug:
+def first_bug(lesson: str) -> Bug:
     return bank.bank(lesson).BUGS[0]
 
 

@@ -18,40 +18,7 @@ import linecache
 from dataclasses import dataclass
 
 from ddpm_course.instructor import course
-
-
-class Mutation:
-    """Edits (old -> new) applied to the source of the solution cell `cell`."""
-
-    def __init__(self, name: str, cell: str, *edits: tuple[str, str]) -> None:
-        self.name, self.cell, self.edits = name, cell, edits
-
-    def apply(self, source: str) -> str:
-        for old, new in self.edits:
-            if source.count(old) != 1:
-                raise ValueError(f"'{self.name}' no longer applies: {old!r} occurs {source.count(old)} times "
-                                 f"in cell {self.cell}; update the bank to match the solution")
-            source = source.replace(old, new)
-        return source
-
-    def __repr__(self) -> str:
-        return f"{self.cell}: {self.name}"
-
-
-class Bug(Mutation):
-    """A wrong implementation: the check `fails` must lose its points, saying `says`.
-
-    `also_fails` lists later checks that legitimately fail too, because they build on this cell.
-    """
-
-    def __init__(self, name: str, cell: str, *edits: tuple[str, str], fails: str, says: str,
-                 also_fails: tuple[str, ...] = ()) -> None:
-        super().__init__(name, cell, *edits)
-        self.fails, self.says, self.also_fails = fails, says, also_fails
-
-
-class Alternative(Mutation):
-    """A different but correct implementation: every check must still pass."""
+from ddpm_course.mutations import Mutation
 
 
 @dataclass

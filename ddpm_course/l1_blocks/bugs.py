@@ -3,7 +3,7 @@
 `make test` asserts each Bug loses the points of `fails` with a message containing `says`,
 and each Alternative passes every check. Not released to students.
 """
-from ddpm_course.instructor.bank import Alternative, Bug
+from ddpm_course.mutations import Alternative, Bug
 
 NORMALISE = "groups = (groups - mean) / torch.sqrt(var + self.eps)"
 SCORES = 'scores = einsum("b heads q d, b heads k d -> b heads q k", q, k) / math.sqrt(self.head_dim)'

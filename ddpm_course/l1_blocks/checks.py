@@ -87,7 +87,7 @@ def _check_groupnorm_parameters(GroupNorm, channels: int, groups: int, affine: b
 
 
 @check("GroupNorm")
-def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> int:
+def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> None:
     for seed, (B, C, G, H, W, affine, scale, offset) in enumerate(cases):
         desc = f"B={B}, C={C}, groups={G}, H={H}, W={W}, affine={affine}, input std {scale:g}"
         with case(desc):
@@ -102,7 +102,6 @@ def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> int:
             expect_close(got, expected, atol=1e-4, rtol=1e-4,
                          hint="compare your formula with the one above, term by term",
                          variants=groupnorm_variants(x, G, eps, weight, bias))
-    return len(cases)
 
 
 SWISH_SHAPES = [(7,), (2, 3, 4, 5)]
@@ -118,7 +117,7 @@ def swish_variants(x: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
 
 
 @check("swish and SiLU")
-def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> int:
+def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> None:
     for seed, shape in enumerate(shapes):
         with case(f"swish on a tensor of shape {shape}"):
             x = torch.randn(shape, generator=seeded(seed)) * 4
@@ -141,7 +140,6 @@ def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> int:
         with forbid_ops({"silu": SILU_SHORTCUT}):
             got = module(x)
         expect_close(got, F.silu(x), "SiLU()(x)", variants=swish_variants(x))
-    return len(shapes) + 1
 
 
 def sinusoidal_table(steps: torch.Tensor, size: int, denominator: float | None = None,
@@ -204,12 +202,11 @@ SINUSOIDAL_CASES = [(torch.tensor([0, 1, 2, 10, 500, 999]), 32), (torch.tensor([
 
 
 @check("SinusoidalPositionEmbeddings")
-def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES) -> int:
+def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES) -> None:
     for steps, size in cases:
         with case(f"embedding_size={size}, steps={steps.tolist()} (int64)"):
             got = SinusoidalPositionEmbeddings(size)(steps)
             expect_embedding(got, steps, size)
-    return len(cases)
 
 
 def _projection(module: nn.Module, name: str, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,7 +262,7 @@ ATTENTION_CASES = [(2, 8, 4, 4, 5), (1, 6, 2, 3, 3)]
 
 
 @check("SelfAttention")
-def attention(SelfAttention, cases=ATTENTION_CASES) -> int:
+def attention(SelfAttention, cases=ATTENTION_CASES) -> None:
     for seed, (B, C, heads, H, W) in enumerate(cases):
         with case(f"B={B}, C={C}, num_heads={heads}, H={H}, W={W}"):
             with torch.random.fork_rng():
@@ -277,4 +274,3 @@ def attention(SelfAttention, cases=ATTENTION_CASES) -> int:
                 got = module(x)
             expected, variants = attention_variants(module, x, heads)
             expect_close(got, expected, atol=1e-5, hint=ATTENTION_HINT, variants=variants)
-    return len(cases)

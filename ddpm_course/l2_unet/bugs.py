@@ -4,7 +4,7 @@
 that run the student's whole Unet) with a message containing `says`, and each Alternative
 passes every check. Not released to students.
 """
-from ddpm_course.instructor.bank import Alternative, Bug
+from ddpm_course.mutations import Alternative, Bug
 
 ATTEND = "return x + self.attention(self.norm(x))"
 STEP = '        h = h + rearrange(self.time_proj(time_emb), "b c -> b c 1 1")\n'

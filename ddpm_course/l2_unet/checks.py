@@ -53,7 +53,7 @@ def attention_block_variants(block: nn.Module, x: Tensor) -> tuple[Tensor, list]
 
 
 @check("AttentionBlock")
-def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> int:
+def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> None:
     for seed, (B, C, H, W) in enumerate(cases):
         what = f"AttentionBlock({C})"
         with case(f"B={B}, C={C}, H={H}, W={W}"):
@@ -64,7 +64,6 @@ def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> int:
             got = block(x)
             expected, variants = attention_block_variants(block, x)
             expect_close(got, expected, hint=ATTENTION_BLOCK_HINT, variants=variants)
-    return len(cases)
 
 
 # ---------------------------------------------------------------- ResidualBlock
@@ -133,7 +132,7 @@ def resblock_variants(block: nn.Module, x: Tensor, t: Tensor) -> tuple[Tensor, l
 
 
 @check("ResidualBlock")
-def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> int:
+def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> None:
     for seed, (B, cin, cout, step_dim, groups, H, W) in enumerate(cases):
         what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
         with case(f"B={B}, {cin} -> {cout} channels, step_dim={step_dim}, groups={groups}, H={H}, W={W}"):
@@ -145,4 +144,3 @@ def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> int:
             got = block(x, t)
             expected, variants = resblock_variants(block, x, t)
             expect_close(got, expected, hint=RESBLOCK_HINT, variants=variants)
-    return len(cases)

@@ -135,7 +135,7 @@ def unet_variants(unet: nn.Module, x: Tensor, steps: Tensor) -> tuple[Tensor, li
 
 
 @check("Unet")
-def unet(Unet, cases=UNET_CASES) -> int:
+def unet(Unet, cases=UNET_CASES) -> None:
     for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
         what, kwargs = unet_call(image_shape, channels, dim_mults, groups, attention_levels)
         with case(f"B={B}, {what}"):
@@ -149,7 +149,6 @@ def unet(Unet, cases=UNET_CASES) -> int:
             expected, variants = unet_variants(model, x, steps)
             expect_close(got, expected, atol=1e-4, hint="compare forward with steps 1-6 of the description",
                          variants=variants)
-    return len(cases)
 
 
 # ---------------------------------------------------------------- Unet properties
@@ -227,7 +226,7 @@ def fashion_mnist_shapes(Unet) -> None:
 
 
 @check("Unet properties")
-def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2)) -> int:
+def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2)) -> None:
     unet_validation(Unet)
     if fashion:
         fashion_mnist_shapes(Unet)
@@ -250,4 +249,3 @@ def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2))
             fail(f"{len(dead)} of {len(params)} parameters got no gradient: {', '.join(dead[:5])}"
                  + (", ..." if len(dead) > 5 else ""),
                  "something cuts them off: a .detach(), a torch.no_grad() block, or a module built but never used")
-    return len(BAD_SHAPES) + len(BAD_CHANNELS) + 2 + fashion

@@ -57,7 +57,7 @@ def unpack_pair(got, expected_out: Tensor, what: str) -> tuple[Tensor, Tensor]:
 
 
 @check("DownBlock")
-def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> int:
+def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> None:
     for seed, (B, cin, cout, tdim, groups, downsample, attention, H, W) in enumerate(cases):
         what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample}, attention={attention})"
         with case(f"B={B}, {cin} -> {cout} channels, time_emb_dim={tdim}, groups={groups}, "
@@ -85,7 +85,6 @@ def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> int:
             expect_close(got_skip, skip, "skip", hint="the skip is the AttentionBlock's output, before downsampling",
                          variants=[(h2, "the skip is taken before the attention: it is the AttentionBlock's output"),
                                    (h1, "the skip is block1's output; it is the AttentionBlock's output")])
-    return len(cases)
 
 
 # (batch, mid_dim, time_emb_dim, groups, height, width)
@@ -93,7 +92,7 @@ MIDBLOCK_CASES = [(2, 8, 12, 2, 4, 4), (1, 12, 16, 3, 3, 5)]
 
 
 @check("MidBlock")
-def midblock(MidBlock, cases=MIDBLOCK_CASES) -> int:
+def midblock(MidBlock, cases=MIDBLOCK_CASES) -> None:
     for seed, (B, C, tdim, groups, H, W) in enumerate(cases):
         what = f"MidBlock({C}, {tdim}, {groups})"
         with case(f"B={B}, C={C}, time_emb_dim={tdim}, groups={groups}, H={H}, W={W}"):
@@ -121,7 +120,6 @@ def midblock(MidBlock, cases=MIDBLOCK_CASES) -> int:
                     (b1(att(b2(x, t)), t), "block1 and block2 are swapped: block1 runs first"),
                 ]
             expect_close(got, expected, hint="block2(attention(block1(x)))", variants=variants)
-    return len(cases)
 
 
 # ---------------------------------------------------------------- UpBlock
@@ -148,7 +146,7 @@ def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention,
 
 
 @check("UpBlock")
-def upblock(UpBlock, cases=UPBLOCK_CASES) -> int:
+def upblock(UpBlock, cases=UPBLOCK_CASES) -> None:
     for seed, (B, dim_in, dim_out, tdim, groups, upsample, attention, H, W) in enumerate(cases):
         what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample}, attention={attention})"
         with case(f"B={B}, dim_in={dim_in}, dim_out={dim_out}, time_emb_dim={tdim}, groups={groups}, "
@@ -168,7 +166,6 @@ def upblock(UpBlock, cases=UPBLOCK_CASES) -> int:
             expected, variants = upblock_variants(block, x, t, skip)
             expect_close(got, expected, hint="upsample(attention(block2(block1(cat([x, skip], dim=1)))))",
                          variants=variants)
-    return len(cases)
 
 
 def upblock_variants(block: nn.Module, x: Tensor, t: Tensor, skip: Tensor) -> tuple[Tensor, list]:

@@ -4,7 +4,7 @@
 that build on the same cell) with a message containing `says`, and each Alternative passes
 every check. Not released to students.
 """
-from ddpm_course.instructor.bank import Alternative, Bug
+from ddpm_course.mutations import Alternative, Bug
 
 LINEAR = "torch.linspace(beta_start, beta_end, max_steps, dtype=torch.float32)"
 COSINE_F = "f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2"

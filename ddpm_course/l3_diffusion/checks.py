@@ -66,14 +66,13 @@ def expect_cosine(cosine_beta_schedule: Callable, max_steps: int, s: float, defa
 
 @check("linear_beta_schedule and cosine_beta_schedule")
 def beta_schedules(linear_beta_schedule: Callable, cosine_beta_schedule: Callable, linear_cases=LINEAR_CASES,
-                   cosine_cases=COSINE_CASES) -> int:
+                   cosine_cases=COSINE_CASES) -> None:
     for max_steps, start, end in linear_cases:
         with case(f"linear_beta_schedule({max_steps}, beta_start={start:g}, beta_end={end:g})"):
             expect_linear(linear_beta_schedule, max_steps, start, end)
     for max_steps, s in cosine_cases:
         with case(f"cosine_beta_schedule({max_steps}, s={s:g})"):
             expect_cosine(cosine_beta_schedule, max_steps, s)
-    return len(linear_cases) + len(cosine_cases)
 
 
 def expect_schedule(schedule: nn.Module, betas: Tensor) -> None:
@@ -110,7 +109,7 @@ SCHEDULE_CASES = [torch.linspace(0.05, 0.5, 6), oracle.cosine_betas(9).float()]
 
 
 @check("NoiseSchedule")
-def noise_schedule(NoiseSchedule: type, cases=SCHEDULE_CASES) -> int:
+def noise_schedule(NoiseSchedule: type, cases=SCHEDULE_CASES) -> None:
     for betas in cases:
         with case(f"T={len(betas)}, betas from {betas[0]:.3g} to {betas[-1]:.3g}, {betas.dtype}"):
             given = betas.clone()
@@ -125,14 +124,13 @@ def noise_schedule(NoiseSchedule: type, cases=SCHEDULE_CASES) -> int:
             if dtype != torch.float64:
                 fail(f"after .to(torch.float64), '{name}' is still {dtype}: .to('cuda') would leave it on the CPU",
                      f"self.register_buffer('{name}', tensor)")
-    return len(cases) + 1
 
 
 EXTRACT_CASES = [(5, [3, 0, 4], (3,)), (5, [1, 1], (2, 7)), (6, [5, 0, 2], (3, 2, 4, 5))]
 
 
 def forward_cases(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable,
-                  s: oracle.Schedule, extract_cases, shapes: list[tuple[int, ...]], seed: int) -> int:
+                  s: oracle.Schedule, extract_cases, shapes: list[tuple[int, ...]], seed: int) -> None:
     """Value cases of the forward process with schedule s, for batches of these shapes."""
     T = s.max_steps
     for steps, indices, shape in extract_cases:
@@ -178,13 +176,12 @@ def forward_cases(extract: Callable, q_step: Callable, q_sample: Callable, q_mom
                                                "variance 1 - ᾱ_t"),
                 (a.expand(shape), "the variance is 1 - ᾱ_t, not ᾱ_t")],
                 hint="use the closed form: the variance of q(x_t | x_0) is 1 - ᾱ_t, shaped like x0")
-    return len(extract_cases) + 3 * len(shapes)
 
 
 @check("extract, q_step, q_sample and q_moments")
-def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable) -> int:
+def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable) -> None:
     schedule = oracle.linear_schedule(0.05, 0.5, 10)
-    return forward_cases(extract, q_step, q_sample, q_moments, schedule, EXTRACT_CASES, [(3, 2, 3, 5), (1, 4)], seed=0)
+    forward_cases(extract, q_step, q_sample, q_moments, schedule, EXTRACT_CASES, [(3, 2, 3, 5), (1, 4)], seed=0)
 
 
 def expect_noise_img(noise_img: Callable, s: oracle.Schedule, img: Tensor, seed: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -207,7 +204,7 @@ def expect_noise_img(noise_img: Callable, s: oracle.Schedule, img: Tensor, seed:
 
 
 @check("noise_img and reconstruct")
-def noise_img(noise_img: Callable, reconstruct: Callable, steps: int = 5, seed: int = 0) -> int:
+def noise_img(noise_img: Callable, reconstruct: Callable, steps: int = 5, seed: int = 0) -> None:
     s = oracle.linear_schedule(0.05, 0.5, steps)
     with case(f"B=2000 points of dim 6, T={steps}: how t and the noise are distributed"):
         img = torch.randn(2000, 6, generator=seeded(seed))
@@ -246,4 +243,3 @@ def noise_img(noise_img: Callable, reconstruct: Callable, steps: int = 5, seed: 
                 ((x_t + (1 - a).sqrt() * noise) / a.sqrt(), "sign error: subtract the noise term"),
                 (x_t - (1 - a).sqrt() * noise, "divide by sqrt(ᾱ_t) after subtracting the noise term")],
                 hint="solve x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) noise for x0")
-    return 5

@@ -23,7 +23,7 @@ DDIM_CASES = [
 
 
 @check("ddim_sample (hidden)")
-def ddim(ddim_sample) -> int:
+def ddim(ddim_sample) -> None:
     for seed, (shape, schedule, num_steps, eta) in enumerate(DDIM_CASES):
         T = len(schedule.alpha_bars)
         with case(f"shape={shape}, T={T}, num_steps={num_steps}, eta={eta}"):
@@ -37,7 +37,6 @@ def ddim(ddim_sample) -> int:
         got, _ = checks.run_sampler(ddim_sample, model, schedule, shape, 30, 1.0, seed=31, global_seed=1)
         expected, _ = sample(model, schedule, shape, variance="beta_tilde", generator=seeded(31), progress=False)
         expect_close(got, expected, "the sample", atol=1e-4, hint=checks.DDIM_HINT)
-    return len(DDIM_CASES) + 2
 
 
 def expect_float64_stats(feature_stats, features: torch.Tensor) -> None:
@@ -50,7 +49,7 @@ def expect_float64_stats(feature_stats, features: torch.Tensor) -> None:
 
 
 @check("feature_stats and frechet_distance (hidden)")
-def fid(feature_stats, frechet_distance) -> int:
+def fid(feature_stats, frechet_distance) -> None:
     with case("feature_stats of 3 samples of 2 features"):
         checks.expect_stats(feature_stats, torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], dtype=torch.float64))
     with case("feature_stats of 200 float32 samples of 24 features"):
@@ -86,7 +85,6 @@ def fid(feature_stats, frechet_distance) -> int:
         got = checks.as_number(frechet_distance(mu, cov, mu, cov), "frechet_distance")
         checks.expect_number(got, 0.0, "frechet_distance of a Gaussian with itself", [],
                              "compute in float64: convert mu and cov with .double()", atol=1e-6)
-    return len(cases) + 5
 
 
 def reference_sqrt(matrix: torch.Tensor) -> torch.Tensor:
@@ -96,8 +94,8 @@ def reference_sqrt(matrix: torch.Tensor) -> torch.Tensor:
 
 
 @check("kid (hidden)")
-def kid(kid_fn) -> int:
-    checks.kid.__wrapped__(kid_fn, [(2, 2, 1, 1.0, 0.0), (3, 9, 5, 1.5, 0.3)])
+def kid(kid_fn) -> None:
+    checks.kid(kid_fn, [(2, 2, 1, 1.0, 0.0), (3, 9, 5, 1.5, 0.3)])
     cases = [(40, 30, 24, 0), (100, 100, 16, 1)]
     for M, N, D, seed in cases:
         with case(f"M={M}, N={N}, D={D}, float32 features"):
@@ -108,4 +106,3 @@ def kid(kid_fn) -> int:
             swapped = checks.as_number(kid_fn(b, a), "kid")
             checks.expect_number(swapped, got, "kid with the two sets swapped", [],
                                  "KID is symmetric: both within-set sums get their own normalisation", atol=1e-7)
-    return len(cases) + 2
