@@ -86,7 +86,10 @@ def test_copy_weights_accepts_linear_and_1x1_conv_layouts(source, target):
     """Can reference weights in one layout load into a student module in the other?"""
     copy_weights(target, source, "layer")
     x = torch.randn(3, 4)
-    as_conv = lambda layer, t: layer(t[:, :, None, None])[:, :, 0, 0] if isinstance(layer, nn.Conv2d) else layer(t)
+
+    def as_conv(layer, t):
+        return layer(t[:, :, None, None])[:, :, 0, 0] if isinstance(layer, nn.Conv2d) else layer(t)
+
     torch.testing.assert_close(as_conv(target, x), as_conv(source, x))
 
 

@@ -279,9 +279,10 @@ def test_grades_csv_has_a_row_per_student_and_lesson(graded):
     """Does grades.csv hold one row per student x lesson, "missing" where a student handed nothing in?"""
     rows = read_csv(graded / "grades.csv")
     assert list(rows[0]) == ["student", "lesson", "score", "max_score", "status", "reason"]
-    assert sorted((r["student"], r["lesson"]) for r in rows) == sorted((k, l) for k in KINDS for l in LESSONS)
+    every = {(kind, lesson) for kind in KINDS for lesson in LESSONS}
+    assert sorted((r["student"], r["lesson"]) for r in rows) == sorted(every)
     missing = {(r["student"], r["lesson"]) for r in rows if r["status"] == "missing"}
-    assert missing == {(k, l) for k in KINDS for l in LESSONS} - set((kind, lesson) for lesson, kind in ROUND_TRIP)
+    assert missing == every - {(kind, lesson) for lesson, kind in ROUND_TRIP}
 
 
 def test_exercise_breakdown_counts_passes_per_check(graded):

@@ -6,7 +6,7 @@ import sys
 import nbformat
 import pytest
 
-from ddpm_course.instructor import course
+from ddpm_course.instructor import course, export
 from ddpm_course.instructor.release import generate_release
 
 LESSONS = course.lessons()
@@ -57,7 +57,7 @@ def test_release_has_no_lesson_without_a_source():
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_reference_export_is_current(lesson):
     """Is ddpm_course/<lesson>/reference.py exactly the export of the solution notebook?"""
-    assert course.reference_path(lesson).read_text() == course.reference_source(lesson), \
+    assert course.reference_path(lesson).read_text() == export.reference_source(lesson), \
         "reference.py is stale: run `make release`"
 
 

@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ddpm_course.checking import (case, check, expect_close, expect_tensor, fail, forbid_ops,
-                                  forbid_submodules, seeded)
+from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, forbid_ops, forbid_submodules, seeded
 
 GROUPNORM_SHORTCUT = ("GroupNorm must be computed from scratch, but your code called torch's built-in "
                       "group norm (nn.GroupNorm / F.group_norm)")
@@ -54,8 +53,13 @@ def groupnorm_variants(x: torch.Tensor, groups: int, eps: float, weight, bias) -
     ]
     if weight is None:
         return raw
-    affine = lambda t: t * rearrange(weight, "c -> c 1 1") + rearrange(bias, "c -> c 1 1")
-    swapped = lambda t: t * rearrange(bias, "c -> c 1 1") + rearrange(weight, "c -> c 1 1")
+
+    def affine(t: torch.Tensor) -> torch.Tensor:
+        return t * rearrange(weight, "c -> c 1 1") + rearrange(bias, "c -> c 1 1")
+
+    def swapped(t: torch.Tensor) -> torch.Tensor:
+        return t * rearrange(bias, "c -> c 1 1") + rearrange(weight, "c -> c 1 1")
+
     plain = F.group_norm(x, groups, eps=eps)
     return [(affine(t), hint) for t, hint in raw] + [
         (plain, "you did not apply the affine weight and bias"),
@@ -229,7 +233,8 @@ def attention_variants(module: nn.Module, x: torch.Tensor, num_heads: int) -> tu
     B, C, H, W = x.shape
     d = C // num_heads
     tokens = rearrange(x, "b c h w -> b (h w) c")
-    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (_projection(module, name, C) for name in ("to_q", "to_k", "to_v", "to_out"))
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (_projection(module, name, C)
+                                              for name in ("to_q", "to_k", "to_v", "to_out"))
 
     def attend(scale: float | None = None, softmax_dim: int = -1, split: str = "(heads d)", out_proj: bool = True,
                unflatten: str = "b (h w) c -> b c h w") -> torch.Tensor:

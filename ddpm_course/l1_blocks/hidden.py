@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from ddpm_course.checking import case, check, copy_weights, expect_close, expect_tensor, fail, forbid_ops, seeded

@@ -11,14 +11,15 @@ import torch
 from ddpm_course.checking import case, check, expect_close, fail, seeded
 from ddpm_course.l3_diffusion.reference import NoiseSchedule, cosine_beta_schedule, linear_beta_schedule, sample
 from ddpm_course.l4_training import checks, reference
+from ddpm_course.l4_training.standins import StandInModel, toy_schedule
 
 # (shape, schedule, num_steps, eta)
 DDIM_CASES = [
     ((1, 1, 7, 5), NoiseSchedule(linear_beta_schedule(1000)), 50, 0.0),      # the DDPM schedule, batch 1
     ((2, 3, 2, 2), NoiseSchedule(linear_beta_schedule(1000)), 20, 0.3),
     ((3, 1, 4, 4), NoiseSchedule(cosine_beta_schedule(100)), 20, 1.0),        # cosine: ᾱ_{T-1} is tiny
-    ((2, 2, 3, 5), checks.toy_schedule(37), 6, 0.7),                          # T not a multiple of num_steps
-    ((1, 2, 3, 3), checks.toy_schedule(12), 12, 0.0),                         # every step
+    ((2, 2, 3, 5), toy_schedule(37), 6, 0.7),                          # T not a multiple of num_steps
+    ((1, 2, 3, 3), toy_schedule(12), 12, 0.0),                         # every step
 ]
 
 
@@ -29,11 +30,11 @@ def ddim(ddim_sample) -> None:
         with case(f"shape={shape}, T={T}, num_steps={num_steps}, eta={eta}"):
             checks.check_ddim_case(ddim_sample, schedule, shape, num_steps, eta, seed=20 + seed)
     with case("device='cpu' given as a string"):
-        checks.check_ddim_case(ddim_sample, checks.toy_schedule(20), (2, 1, 3, 3), 4, 0.5, seed=30, device="cpu")
+        checks.check_ddim_case(ddim_sample, toy_schedule(20), (2, 1, 3, 3), 4, 0.5, seed=30, device="cpu")
     with case("eta=1 with every step is DDPM with σ² = β̃ (lesson 3's sampler)"):
-        schedule = checks.toy_schedule(30)
+        schedule = toy_schedule(30)
         shape = (2, 1, 4, 4)
-        model = checks.StandInModel(schedule.alpha_bars, torch.zeros(1, 4, 4))
+        model = StandInModel(schedule.alpha_bars, torch.zeros(1, 4, 4))
         got, _ = checks.run_sampler(ddim_sample, model, schedule, shape, 30, 1.0, seed=31, global_seed=1)
         expected, _ = sample(model, schedule, shape, variance="beta_tilde", generator=seeded(31), progress=False)
         expect_close(got, expected, "the sample", atol=1e-4, hint=checks.DDIM_HINT)
