@@ -28,8 +28,7 @@ from ddpm_course.instructor.collect import zip_collect
 from ddpm_course.instructor.triage import triage, triage_one
 from ddpm_course.mutations import Bug
 
-# nbgrader's gradebook code trips SQLAlchemy warnings that say nothing about the grades
-pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+pytestmark = pytest.mark.slow
 
 LESSONS = course.lessons()
 FIRST = LESSONS[0]

@@ -31,6 +31,7 @@ def fresh_release(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_release_equals_a_fresh_make_release(lesson, fresh_release):
     """Is notebooks/<lesson> exactly what `make release` generates from solutions/ now?"""

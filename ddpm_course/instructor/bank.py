@@ -15,6 +15,7 @@ import functools
 import importlib
 import io
 import linecache
+import time
 from dataclasses import dataclass
 
 from ddpm_course.instructor import course
@@ -23,11 +24,14 @@ from ddpm_course.mutations import Mutation
 
 @dataclass
 class CellResult:
-    """Outcome of one graded cell: None where a part passed, else its failure message."""
+    """Outcome of one graded cell run in-process, its visible and hidden parts apart: None where a
+    part passed, else its failure message; and the seconds each part took (`make bench` reports them)."""
     grade_id: str
     points: float
     visible: str | None
     hidden: str | None
+    visible_s: float = 0.0
+    hidden_s: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -47,17 +51,19 @@ def split_test_cell(source: str) -> tuple[str, str]:
     return "\n".join(visible), "\n".join(imports + lines[begin + 1:end])
 
 
-def _exec(source: str, namespace: dict, filename: str) -> str | None:
-    """Run source; return None, or the failure message. Registered with linecache so
-    failure messages can quote the student's line, as they do in a notebook."""
+def _exec(source: str, namespace: dict, filename: str) -> tuple[str | None, float]:
+    """Run source; return (None or the failure message, seconds it took). Registered with linecache
+    so failure messages can quote the student's line, as they do in a notebook."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             # dont_inherit: cells must run as in a notebook, not under this module's __future__ flags
             exec(compile(source, filename, "exec", dont_inherit=True), namespace)
     except Exception as err:  # a graded cell fails on any exception, as under nbgrader
-        return str(err) if type(err).__name__ == "CheckFailure" else f"{type(err).__name__}: {err}"
-    return None
+        message = str(err) if type(err).__name__ == "CheckFailure" else f"{type(err).__name__}: {err}"
+        return message, time.perf_counter() - start
+    return None, time.perf_counter() - start
 
 
 @functools.lru_cache(maxsize=None)
@@ -78,7 +84,7 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
         source = cell.source
         if mutation is not None and course.grade_id(cell) == mutation.cell:
             source = mutation.apply(source)
-        error = _exec(course.strip_solution_markers(source), namespace, f"<{lesson}:{course.grade_id(cell)}>")
+        error, _ = _exec(course.strip_solution_markers(source), namespace, f"<{lesson}:{course.grade_id(cell)}>")
         if error:
             raise RuntimeError(f"{lesson}: exported cell {course.grade_id(cell)} does not run: {error}")
     if mutation is not None and mutation.cell not in {course.grade_id(c) for c in solution.cells}:
@@ -88,9 +94,10 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
         if course.is_graded_test(cell):
             gid = course.grade_id(cell)
             visible, hidden = split_test_cell(cell.source)
-            results[gid] = CellResult(gid, cell.metadata["nbgrader"]["points"],
-                                      _exec(visible, namespace, f"<{lesson}:{gid}:visible>"),
-                                      _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>"))
+            visible_error, visible_s = _exec(visible, namespace, f"<{lesson}:{gid}:visible>")
+            hidden_error, hidden_s = _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>")
+            results[gid] = CellResult(gid, cell.metadata["nbgrader"]["points"], visible_error, hidden_error,
+                                      visible_s, hidden_s)
     return results
 
 
