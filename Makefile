@@ -14,6 +14,7 @@ help:
 	@echo "make lab                     open the course in JupyterLab"
 	@echo "make test                    lint, then run every test (builds .venv if missing)"
 	@echo "make test-fast               lint, then every test but the slow nbgrader round trips"
+	@echo "make lint                    ruff, as configured in pyproject.toml"
 	@echo "make release                 regenerate notebooks/ and reference code from solutions/"
 	@echo "make grade NB=path.ipynb     autograde one notebook, hidden tests included"
 	@echo "make autograde               grade submitted/<student>/<lesson>/: grades.csv, feedback/, reports/"

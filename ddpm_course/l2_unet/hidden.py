@@ -154,7 +154,7 @@ def blocks_explain_the_difference(mine: nn.Module, ref: nn.Module, x, steps, exp
 @check("Unet (hidden)")
 def unet(Unet) -> None:
     checks_unet.unet(Unet, [(3, (1, 5, 7), 8, (1,), 4, None), (1, (1, 8, 8), 8, (1, 2), 2, (True, True)),
-                                        (1, (1, 4, 4), 8, (1, 1, 2), 2, (False, False, False))])
+                            (1, (1, 4, 4), 8, (1, 1, 2), 2, (False, False, False))])
     cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3, None), (2, (1, 4, 12), 8, (2, 1), 2, (True, False))]
     for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
         what, kwargs = checks_unet.unet_call(image_shape, channels, dim_mults, groups, attention_levels)
@@ -180,7 +180,7 @@ def unet(Unet) -> None:
 @check("Unet properties (hidden)")
 def unet_properties(Unet) -> None:
     checks_unet.unet_validation(Unet, bad_shapes=[((3, 16, 20), (1, 2, 4, 8)), ((1, 6, 8), (1, 1, 1))],
-                           bad_channels=[(12, (1, 2), 8, "group"), (10, (1,), 5, "head")])
+                                bad_channels=[(12, (1, 2), 8, "group"), (10, (1,), 5, "head")])
     with case("Unet((1, 5, 7), channels=8, dim_mults=(1,)): one level, no halving, any size works"):
         model = st.build(Unet, (1, 5, 7), 8, (1,), 2, seed=0, what="Unet((1, 5, 7), channels=8, dim_mults=(1,))")
         with torch.no_grad():

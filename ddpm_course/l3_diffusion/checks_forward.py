@@ -1,7 +1,8 @@
 """Visible checks of lesson 3, Parts 1 and 2: the beta schedules, NoiseSchedule, the forward
-process, noise_img and reconstruct. They compare with closed forms computed in float64 (closed_forms.py),
-on the stand-in schedule of standins.py. Randomness comes from seeded generators; a student function that draws
-from torch's global generator instead runs inside `fork_rng`, so the checks never change it.
+process, noise_img and reconstruct. They compare with closed forms computed in float64
+(closed_forms.py), on the stand-in schedule of standins.py. Randomness comes from seeded
+generators; a student function that draws from torch's global generator instead runs inside
+`isolated`, so the checks never change it.
 """
 from __future__ import annotations
 
@@ -150,14 +151,15 @@ def forward_cases(extract: Callable, q_step: Callable, q_sample: Callable, q_mom
         with case(f"q_sample, {desc}"):
             expect_close_lazily(q_sample(x0, t, s, noise), closed_forms.q_sample(x0, t, s.alpha_bars, noise), "x_t",
                                 lambda: closed_forms.q_sample_variants(x0, t, s, noise),
-                         hint="x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) noise with ᾱ_t = alpha_bars[t]")
+                                hint="x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) noise with ᾱ_t = alpha_bars[t]")
         with case(f"q_step with a seeded generator, {desc}"):
             got, drew = isolated(q_step, x0, t, s, generator=seeded(seed + 50 + i))
             z = torch.randn(shape, generator=seeded(seed + 50 + i))
             expect_close_lazily(got, closed_forms.q_step(x0, t, s.betas, z), "q_step(...)",
                                 lambda: closed_forms.q_step_variants(x0, t, s, z),
-                         hint=GENERATOR_HINT if drew else "sqrt(1 - β) x_prev + sqrt(β) z with β = betas[t] and "
-                                                          "z = torch.randn(x_prev.shape, generator=generator, ...)")
+                                hint=GENERATOR_HINT if drew else
+                                "sqrt(1 - β) x_prev + sqrt(β) z with β = betas[t] and "
+                                "z = torch.randn(x_prev.shape, generator=generator, ...)")
         with case(f"q_moments, {desc}"):
             first, again = (isolated(lambda g=g: (torch.manual_seed(g), q_moments(x0, t, s))[1])[0]
                             for g in (0, 1))

@@ -18,8 +18,8 @@ from ddpm_course.l3_diffusion import checks_forward, checks_sampling, closed_for
 @check("linear_beta_schedule and cosine_beta_schedule (hidden)")
 def beta_schedules(linear_beta_schedule: Callable, cosine_beta_schedule: Callable) -> None:
     checks_forward.beta_schedules(linear_beta_schedule, cosine_beta_schedule,
-                                      linear_cases=[(2, 0.1, 0.2), (13, 1e-3, 0.05)],
-                                      cosine_cases=[(1, 0.008), (17, 0.02), (1000, 0.008)])
+                                  linear_cases=[(2, 0.1, 0.2), (13, 1e-3, 0.05)],
+                                  cosine_cases=[(1, 0.008), (17, 0.02), (1000, 0.008)])
     with case("default arguments: linear_beta_schedule(1000) is Ho et al.'s schedule"):
         checks_forward.expect_linear_schedule(linear_beta_schedule, 1000, 1e-4, 0.02, defaults=True)
     with case("default arguments: cosine_beta_schedule(1000) uses s = 0.008"):
@@ -42,10 +42,9 @@ def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_m
     extract_cases = [(1, [0], (1, 3)), (4, [3, 2, 1, 0, 3], (5, 1, 1, 2, 2))]
     shapes = [(2, 3, 4, 4), (5,), (1, 1, 2, 2)]
     checks_forward.forward_cases(extract, q_step, q_sample, q_moments,
-                                 standins.Schedule(reference.cosine_beta_schedule(20)),
-                             extract_cases, shapes, seed=20)
+                                 standins.Schedule(reference.cosine_beta_schedule(20)), extract_cases, shapes, seed=20)
     checks_forward.forward_cases(extract, q_step, q_sample, q_moments,
-                              standins.linear_schedule(0.01, 0.3, 7, dtype=torch.float64), [], [(3, 2)], seed=40)
+                                 standins.linear_schedule(0.01, 0.3, 7, dtype=torch.float64), [], [(3, 2)], seed=40)
     with case("iterating q_step agrees in distribution with q_moments (4000 copies of 3 pixels, 8 steps)"):
         s = standins.linear_schedule(0.05, 0.5, 10)
         pixels = torch.tensor([1.0, 0.3, -0.8])
