@@ -19,27 +19,23 @@ import time
 from dataclasses import dataclass
 
 from ddpm_course.instructor import course
+from ddpm_course.instructor.records import CellGrade
 from ddpm_course.mutations import Mutation
 
 
 @dataclass
-class CellResult:
-    """Outcome of one graded cell run in-process, its visible and hidden parts apart: None where a
-    part passed, else its failure message; and the seconds each part took (`make bench` reports them)."""
-    grade_id: str
-    points: float
-    visible: str | None
-    hidden: str | None
+class CellRun(CellGrade):
+    """A graded cell as the bank runs it in-process: its grade, and its visible and hidden parts
+    apart (None where a part passed, else its failure message), with the seconds each part took
+    (`make bench` reports them)."""
+    visible: str | None = None
+    hidden: str | None = None
     visible_s: float = 0.0
     hidden_s: float = 0.0
 
     @property
     def passed(self) -> bool:
         return self.visible is None and self.hidden is None
-
-    @property
-    def message(self) -> str:
-        return self.visible or self.hidden or ""
 
 
 def split_test_cell(source: str) -> tuple[str, str]:
@@ -72,7 +68,7 @@ def _notebook(path):
     return course.read(path)
 
 
-def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False) -> dict[str, CellResult]:
+def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False) -> dict[str, CellRun]:
     """Grade a lesson in-process: the solution (or, with stubs=True, the released stubs),
     with `mutation` applied to one solution cell; graded cells always come from the source."""
     solution = _notebook(course.solution_path(lesson))
@@ -96,8 +92,10 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
             visible, hidden = split_test_cell(cell.source)
             visible_error, visible_s = _exec(visible, namespace, f"<{lesson}:{gid}:visible>")
             hidden_error, hidden_s = _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>")
-            results[gid] = CellResult(gid, cell.metadata["nbgrader"]["points"], visible_error, hidden_error,
-                                      visible_s, hidden_s)
+            points = cell.metadata["nbgrader"]["points"]
+            failed = visible_error is not None or hidden_error is not None
+            results[gid] = CellRun(gid, 0 if failed else points, points, visible_error or hidden_error or "",
+                                   visible_error, hidden_error, visible_s, hidden_s)
     return results
 
 
