@@ -4,6 +4,7 @@ The export holds imports and solution cells, with the nbgrader solution delimite
 checks and later lessons import the reference instead of repeating it. Each block is headed by
 the cell it came from, as nbdev does, and the imports are pruned to the names the export uses:
 an import cell also serves the notebook's plotting and exploration cells, which are not exported.
+So a reference re-exports nothing: import a name from the module that defines it.
 """
 from __future__ import annotations
 
