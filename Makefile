@@ -4,14 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
-# nbgrader calls its own `alembic` command: the venv's tools come first on PATH.
+# nbgrader's formgrader (in `make lab`) runs the `alembic` command of its environment: the venv's
+# tools come first on PATH. The course's own tooling asks alembic in-process (nbgrader_api.alembic_head).
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv lab test release grade autograde collect student-bundle bench-grading bench clean
+.PHONY: help venv lab test test-fast lint release grade autograde collect student-bundle bench-grading bench clean
 
 help:
 	@echo "make lab                     open the course in JupyterLab"
-	@echo "make test                    run every test (builds .venv if missing)"
+	@echo "make test                    lint, then run every test (builds .venv if missing)"
+	@echo "make test-fast               lint, then every test but the slow nbgrader round trips"
+	@echo "make lint                    ruff, as configured in pyproject.toml"
 	@echo "make release                 regenerate notebooks/ and reference code from solutions/"
 	@echo "make grade NB=path.ipynb     autograde one notebook, hidden tests included"
 	@echo "make autograde               grade submitted/<student>/<lesson>/: grades.csv, feedback/, reports/"
@@ -41,8 +44,14 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
 	$(PY) -m pytest
+
+test-fast: lint
+	$(PY) -m pytest -m "not slow"
 
 release: $(STAMP)
 	$(PY) -m ddpm_course.instructor.release

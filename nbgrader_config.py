@@ -22,16 +22,13 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.iopub_timeout = 30
 # Quiet kernels: their start-up warnings would repeat once per graded notebook.
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
-# Each grading kernel gets at most this much address space (MiB): a runaway allocation
-# raises MemoryError in the student's cell. Text output is cut at max_chars per cell.
-c.LimitedKernelManager.memory_mb = 4096
-c.CapOutput.max_lines = 1000
-c.CapOutput.max_chars = 100_000
+# Each grading kernel's address space and each cell's text output are capped too, with the defaults
+# of LimitedKernelManager and CapOutput (ddpm_course/instructor/limits.py); set them here to change them.
 c.Autograde.autograde_preprocessors = [
-    "ddpm_course.instructor.sandbox.LimitedExecute",  # Execute, in a memory-limited kernel
+    "ddpm_course.instructor.limits.LimitedExecute",  # Execute, in a memory-limited kernel
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "ddpm_course.instructor.sandbox.CapOutput",  # LimitOutput, plus a cap on characters
+    "ddpm_course.instructor.limits.CapOutput",  # LimitOutput, plus a cap on characters
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",

@@ -5,6 +5,10 @@ A check is a function decorated with `@check("Title")`. Inside it, each case run
 Whatever goes wrong reaches the student as one `CheckFailure` that names the case,
 shows expected vs got, and gives one line of hint, never a traceback from inside
 the checker. Student exceptions are reported with the line of *their* code that raised.
+
+The framework counts the cases itself, and a check may call another (a hidden check reruns
+the visible one on more cases): the inner check's cases count for the outer one, which alone
+prints, times and titles.
 """
 from __future__ import annotations
 
@@ -13,13 +17,16 @@ import importlib
 import time
 import traceback
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-_PACKAGE_DIR = __file__.rsplit("/", 1)[0]
+_PACKAGE_DIR = Path(__file__).parent
 
 
 class CheckFailure(AssertionError):
@@ -45,12 +52,17 @@ def _show_check_failures_as_messages() -> None:
 _show_check_failures_as_messages()
 
 
+def is_checker_frame(filename: str, package_dir: PurePath = _PACKAGE_DIR) -> bool:
+    """Whether a traceback frame's file is torch, contextlib or this package, not the student's code.
+    By path parts, never by "/": the student bundle runs on Windows too."""
+    path = type(package_dir)(filename)
+    return "torch" in path.parts or path.name == "contextlib.py" or path.is_relative_to(package_dir)
+
+
 def _student_frame(tb) -> str:
     """Where in the student's code an exception was raised: the innermost frame that is
     neither torch nor this package, since that is the line the student must look at."""
-    frames = [f for f in traceback.extract_tb(tb)
-              if "/torch/" not in f.filename and not f.filename.startswith(_PACKAGE_DIR)
-              and "/contextlib.py" not in f.filename]
+    frames = [f for f in traceback.extract_tb(tb) if not is_checker_frame(f.filename)]
     if not frames:
         return ""
     f = frames[-1]
@@ -58,9 +70,24 @@ def _student_frame(tb) -> str:
     return f"\n  at {where}: {f.line.strip()}" if f.line else f"\n  at {where}"
 
 
+@dataclass
+class _Run:
+    """The check running now: how many cases it entered, and how many are open."""
+    cases: int = 0
+    open_cases: int = 0
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("check_run", default=None)
+
+
 @contextmanager
 def case(description: str) -> Iterator[None]:
-    """Run one case; turn any failure inside it into a CheckFailure naming the case."""
+    """Run one case; turn any failure inside it into a CheckFailure naming the case.
+    The running check counts it, unless it is nested in another case."""
+    run = _RUN.get()
+    if run is not None:
+        run.cases += run.open_cases == 0
+        run.open_cases += 1
     try:
         yield
     except CheckFailure as err:
@@ -72,35 +99,45 @@ def case(description: str) -> Iterator[None]:
     except Exception as err:
         raise CheckFailure(f"case [{description}]: your code raised {type(err).__name__}: {err}"
                            f"{_student_frame(err.__traceback__)}") from None
+    finally:
+        if run is not None:
+            run.open_cases -= 1
 
 
 def check(title: str) -> Callable:
-    """Decorate a check function: run it on one thread, time it, print a one-line success,
-    or raise one clean failure.
+    """Decorate a check function: run it on one thread, count its cases, time it, print a
+    one-line success, or raise one clean failure.
 
-    The failure is re-raised from here with its traceback cut, so a student (and the
-    nbgrader feedback) sees the message, not the checker's internals.
+    Called from inside another check, it only runs its cases: they count for the caller, and
+    a failure is titled by the caller. The failure is re-raised from here with its traceback
+    cut, so a student (and the nbgrader feedback) sees the message, not the checker's internals.
     """
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(*args, **kwargs) -> None:
             __tracebackhide__ = True
+            if _RUN.get() is not None:
+                fn(*args, **kwargs)
+                return
             start = time.perf_counter()
             failure = None
             threads = torch.get_num_threads()
+            token = _RUN.set(_Run())
             # Check tensors are tiny: a second thread gains nothing, and on a busy machine every
             # op waits for a descheduled thread, which made checks 5 to 30 times slower.
             torch.set_num_threads(1)
             try:
-                n_cases = fn(*args, **kwargs)
+                fn(*args, **kwargs)
             except CheckFailure as err:
                 failure = CheckFailure(f"{title}: {err}")
             finally:
                 torch.set_num_threads(threads)
+                cases = _RUN.get().cases
+                _RUN.reset(token)
             if failure is not None:
                 raise failure.with_traceback(None)
-            suffix = f" ({n_cases} cases)" if n_cases else ""
-            print(f"✓ {title}: passed{suffix} in {time.perf_counter() - start:.2f} s")
+            counted = f" ({cases} case{'s' * (cases != 1)})" if cases else ""
+            print(f"✓ {title}: passed{counted} in {time.perf_counter() - start:.2f} s")
         return run
     return decorate
 
@@ -147,6 +184,16 @@ def expect_close(got, expected: torch.Tensor, what: str = "output", atol: float 
     idx = tuple(int(i) for i in torch.unravel_index(err.argmax(), err.shape))
     fail(f"{what} values differ: max abs error {err.max().item():.3g} at index {list(idx)}: "
          f"expected {expected[idx].item():.5g}, got {got[idx].item():.5g}", hint)
+
+
+def expect_close_lazily(got, expected: torch.Tensor, what: str, variants: Callable[[], list[tuple[torch.Tensor, str]]],
+                        atol: float = 1e-5, rtol: float = 1e-4, hint: str | None = None) -> None:
+    """expect_close, computing the known mistakes' outputs only when `got` is wrong: most calls pass,
+    and the bank runs every check once per known bug."""
+    if (isinstance(got, torch.Tensor) and got.shape == expected.shape
+            and torch.allclose(got.detach().double(), expected.double(), atol=atol, rtol=rtol)):
+        return
+    expect_close(got, expected, what, atol=atol, rtol=rtol, hint=hint, variants=variants())
 
 
 class _ForbidOps(TorchFunctionMode):
@@ -212,6 +259,16 @@ def copy_weights(dst: nn.Module, src: nn.Module, what: str) -> None:
 def seeded(seed: int) -> torch.Generator:
     """A generator for reproducible check inputs that leaves the global RNG alone."""
     return torch.Generator().manual_seed(seed)
+
+
+def isolated(fn: Callable, *args, **kwargs) -> tuple[Any, bool]:
+    """Call fn with the global RNG forked; return its result and whether it drew from the global RNG.
+    The student's random state is the same after a check as before it."""
+    with torch.random.fork_rng(devices=[]):
+        before = torch.random.get_rng_state()
+        out = fn(*args, **kwargs)
+        drew = not torch.equal(before, torch.random.get_rng_state())
+    return out, drew
 
 
 def run_hidden(lesson: str, exercise: str, *args) -> None:

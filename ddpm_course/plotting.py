@@ -37,7 +37,8 @@ def show_images(images: torch.Tensor, nrow: int | None = None, title: str | None
                 value_range: tuple[float, float] = (-1.0, 1.0), ax: plt.Axes | None = None,
                 size: float = 4.0) -> plt.Axes:
     """Show a batch of images as one grid. images: (N, C, H, W) or (N, H, W)."""
-    grid = image_grid(images, nrow, value_range=value_range)
+    # numpy for matplotlib: given a tensor it takes a deprecated conversion path
+    grid = image_grid(images, nrow, value_range=value_range).numpy()
     if ax is None:
         _, ax = plt.subplots(figsize=(size, size * grid.shape[1] / grid.shape[2]))
     if grid.shape[0] == 1:
@@ -56,11 +57,11 @@ def plot_curve(values: Sequence[float], title: str = "training loss", xlabel: st
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))
     values = torch.as_tensor(list(values), dtype=torch.float64)
-    ax.plot(values, alpha=0.3, label="raw")
+    ax.plot(values.numpy(), alpha=0.3, label="raw")
     if len(values) >= smooth > 1:
         kernel = torch.ones(smooth, dtype=torch.float64) / smooth
         running = torch.nn.functional.conv1d(values[None, None], kernel[None, None])[0, 0]
-        ax.plot(range(smooth - 1, len(values)), running, label=f"mean of {smooth}")
+        ax.plot(range(smooth - 1, len(values)), running.numpy(), label=f"mean of {smooth}")
         ax.legend()
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
@@ -69,7 +70,7 @@ def plot_curve(values: Sequence[float], title: str = "training loss", xlabel: st
 def save_gif(frames: Sequence[torch.Tensor], path: str | Path, fps: int = 10,
              value_range: tuple[float, float] = (-1.0, 1.0), titles: Sequence[str] | None = None) -> Path:
     """Write frames (each (N, C, H, W) or (C, H, W)) as an animated GIF; return its path."""
-    grids = [image_grid(f if f.dim() == 4 else f[None], value_range=value_range) for f in frames]
+    grids = [image_grid(f if f.dim() == 4 else f[None], value_range=value_range).numpy() for f in frames]
     fig, ax = plt.subplots(figsize=(3, 3 * grids[0].shape[1] / grids[0].shape[2]))
     ax.set_axis_off()
     first = grids[0][0] if grids[0].shape[0] == 1 else rearrange(grids[0], "c h w -> h w c")

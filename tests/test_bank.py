@@ -46,3 +46,16 @@ def test_every_graded_check_has_four_known_bugs(lesson):
     """Is every graded check of the lesson the target of at least four known bugs?"""
     targets = [bug.fails for bug in bank.bank(lesson).BUGS]
     assert {gid: targets.count(gid) for gid in course.points(lesson) if targets.count(gid) < 4} == {}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_cell_run_is_graded_like_nbgrader_grades_it(lesson):
+    """Does the bank give a graded cell all its points when both parts pass, none when one fails,
+    with the failure as its message, as nbgrader would record it?"""
+    bug = bank.bank(lesson).BUGS[0]
+    solution, buggy = bank.run_lesson(lesson), bank.run_lesson(lesson, bug)
+    assert {gid: (r.score, r.message) for gid, r in solution.items()} == {
+        gid: (pts, "") for gid, pts in course.points(lesson).items()}
+    failed = buggy[bug.fails]
+    assert (failed.score, failed.max_score) == (0, course.points(lesson)[bug.fails])
+    assert failed.message == (failed.visible or failed.hidden)

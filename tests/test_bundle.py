@@ -1,7 +1,7 @@
 """The student bundle: does it hold what students need up to a lesson, and no hidden check or answer?
 
 Builds every lesson's bundle (a fraction of a second each) and runs lesson 1's visible checks
-from an unzipped bundle in an isolated interpreter (about 5 s).
+from an unzipped bundle in an isolated interpreter (about 3 s, marked slow).
 """
 from __future__ import annotations
 
@@ -54,10 +54,32 @@ def bundle_lines(content: dict[str, str]) -> set[str]:
 
 
 def public_modules() -> list[Path]:
-    """Package files that are public by design: everything but instructor/, hidden checks, bugs
-    and reference solutions. A line they share with a hidden check or an answer is no leak."""
-    return [p for p in course.PACKAGE.rglob("*.py") if "instructor" not in p.parts
-            and p.name not in {*bundle.NEVER, "reference.py"}]
+    """Package files that are public by design: every module the bundles list, reference solutions
+    aside. A line they share with a hidden check or an answer is no leak."""
+    return [course.PACKAGE / name for name in bundle.SHIPPED] + [
+        course.PACKAGE / lesson / name for lesson, names in bundle.LESSON_MODULES.items() for name in names]
+
+
+def test_every_module_of_the_package_is_shipped_or_withheld_by_name():
+    """Has every module of ddpm_course been put on the bundle's list, or deliberately withheld?"""
+    listed = {p.relative_to(course.PACKAGE) for p in public_modules()}
+    undecided = [str(p.relative_to(course.PACKAGE)) for p in course.PACKAGE.rglob("*.py")
+                 if p.relative_to(course.PACKAGE) not in listed and p.name != "reference.py"
+                 and not set(p.relative_to(course.PACKAGE).parts) & set(bundle.WITHHELD)]
+    assert undecided == [], "list each in bundle.SHIPPED / LESSON_MODULES, or in bundle.WITHHELD"
+
+
+def test_a_new_module_stays_out_of_the_bundle_until_listed(tmp_path, monkeypatch):
+    """Does a module added to the package (top level or in a lesson) stay out of every bundle?"""
+    for path in public_modules() + [course.reference_path(lesson) for lesson in LESSONS]:
+        target = tmp_path / path.relative_to(course.PACKAGE)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("")
+    (tmp_path / "new_helper.py").write_text("ANSWER = 42\n")
+    (tmp_path / LESSONS[0] / "answers.py").write_text("ANSWER = 42\n")
+    monkeypatch.setattr(course, "PACKAGE", tmp_path)
+    shipped = {p.name for lesson in LESSONS for p in bundle.package_files(lesson)}
+    assert "new_helper.py" not in shipped and "answers.py" not in shipped
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -127,6 +149,7 @@ def code_to_run(notebook, answers: dict[str, str] | None) -> list:
     return cells
 
 
+@pytest.mark.slow
 def test_first_lesson_bundle_runs_its_visible_checks_in_isolation(bundles, tmp_path):
     """Unzipped alone, with only its own package importable, do lesson 1's visible checks pass the
     solution and fail the stubs with "not implemented yet"?"""

@@ -1,6 +1,7 @@
 """The check framework: do failures reach students cleanly, and are its guards hard to fool?"""
 import sys
 import traceback
+from pathlib import PurePosixPath, PureWindowsPath
 
 import pytest
 import torch
@@ -85,7 +86,10 @@ def test_copy_weights_accepts_linear_and_1x1_conv_layouts(source, target):
     """Can reference weights in one layout load into a student module in the other?"""
     copy_weights(target, source, "layer")
     x = torch.randn(3, 4)
-    as_conv = lambda layer, t: layer(t[:, :, None, None])[:, :, 0, 0] if isinstance(layer, nn.Conv2d) else layer(t)
+
+    def as_conv(layer, t):
+        return layer(t[:, :, None, None])[:, :, 0, 0] if isinstance(layer, nn.Conv2d) else layer(t)
+
     torch.testing.assert_close(as_conv(target, x), as_conv(source, x))
 
 
@@ -137,3 +141,52 @@ def test_case_descriptions_reach_the_message():
 
     with pytest.raises(CheckFailure, match=r"^Demo: case \[batch 1\]: values differ\n  Hint: look here$"):
         demo()
+
+
+def test_a_check_calling_another_prints_times_and_titles_once(capsys):
+    """When one check calls another, is there one line, one title, and a count of every case of both?"""
+    @check("Inner")
+    def inner(n):
+        for i in range(n):
+            with case(f"inner {i}"):
+                pass
+
+    @check("Outer")
+    def outer():
+        inner(2)
+        with case("outer"):
+            with case("nested: not a case of its own"):
+                pass
+
+    outer()
+    out = capsys.readouterr().out.strip().split("\n")
+    assert len(out) == 1 and out[0].startswith("✓ Outer: passed (3 cases)")
+
+
+def test_a_failure_in_a_called_check_is_titled_by_the_caller():
+    """Does a failure inside a called check carry the caller's title, once?"""
+    @check("Inner")
+    def inner():
+        with case("inner case"):
+            checking.fail("wrong")
+
+    @check("Outer")
+    def outer():
+        inner()
+
+    with pytest.raises(CheckFailure, match=r"^Outer: case \[inner case\]: wrong$"):
+        outer()
+
+
+@pytest.mark.parametrize(("package", "filename", "internal"), [
+    (PurePosixPath("/venv/lib/ddpm_course"), "/venv/lib/ddpm_course/l1_blocks/checks.py", True),
+    (PurePosixPath("/venv/lib/ddpm_course"), "/venv/lib/torch/nn/modules/module.py", True),
+    (PurePosixPath("/venv/lib/ddpm_course"), "/tmp/ipykernel_1/123.py", False),
+    (PureWindowsPath(r"C:\course\ddpm_course"), r"C:\course\ddpm_course\checking.py", True),
+    (PureWindowsPath(r"C:\course\ddpm_course"), r"C:\venv\Lib\site-packages\torch\functional.py", True),
+    (PureWindowsPath(r"C:\course\ddpm_course"), r"C:\Python311\Lib\contextlib.py", True),
+    (PureWindowsPath(r"C:\course\ddpm_course"), r"C:\Users\me\AppData\Local\Temp\ipykernel_9\1.py", False),
+])
+def test_traceback_trimming_reads_posix_and_windows_paths(package, filename, internal):
+    """Are checker frames told from the student's by path parts, on POSIX and on Windows alike?"""
+    assert checking.is_checker_frame(filename, package) is internal

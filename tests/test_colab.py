@@ -26,7 +26,7 @@ def test_setup_cell_does_nothing_outside_colab(monkeypatch):
 
 
 def test_setup_cell_installs_the_course_package_from_the_repository_on_colab(monkeypatch):
-    """On Colab, does the setup cell pip-install the course's package from the repository, and fail loudly if pip does?"""
+    """On Colab, does the setup cell pip-install the course's package from the repository, failing loudly with pip?"""
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda command, check: calls.append((command, check)))
     google = types.ModuleType("google")

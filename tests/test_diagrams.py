@@ -26,8 +26,8 @@ def test_text_is_drawn_with_the_bundled_font(tmp_path):
     """Is text drawn even though system fonts are skipped (with no font found, resvg silently draws none)?"""
     svg = tmp_path / "text.svg"
     svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" font-family="Helvetica, Arial, '
-                   'sans-serif"><rect width="40" height="20" fill="#ffffff"/><text x="2" y="16" font-size="16">Hg</text>'
-                   '</svg>')
+                   'sans-serif"><rect width="40" height="20" fill="#ffffff"/>'
+                   '<text x="2" y="16" font-size="16">Hg</text></svg>')
     pixels = matplotlib.image.imread(io.BytesIO(diagrams.png(svg)))
     assert (pixels[..., :3] < 0.5).any()
 

@@ -15,60 +15,27 @@ import functools
 import importlib
 import io
 import linecache
+import time
 from dataclasses import dataclass
 
 from ddpm_course.instructor import course
-
-
-class Mutation:
-    """Edits (old -> new) applied to the source of the solution cell `cell`."""
-
-    def __init__(self, name: str, cell: str, *edits: tuple[str, str]) -> None:
-        self.name, self.cell, self.edits = name, cell, edits
-
-    def apply(self, source: str) -> str:
-        for old, new in self.edits:
-            if source.count(old) != 1:
-                raise ValueError(f"'{self.name}' no longer applies: {old!r} occurs {source.count(old)} times "
-                                 f"in cell {self.cell}; update the bank to match the solution")
-            source = source.replace(old, new)
-        return source
-
-    def __repr__(self) -> str:
-        return f"{self.cell}: {self.name}"
-
-
-class Bug(Mutation):
-    """A wrong implementation: the check `fails` must lose its points, saying `says`.
-
-    `also_fails` lists later checks that legitimately fail too, because they build on this cell.
-    """
-
-    def __init__(self, name: str, cell: str, *edits: tuple[str, str], fails: str, says: str,
-                 also_fails: tuple[str, ...] = ()) -> None:
-        super().__init__(name, cell, *edits)
-        self.fails, self.says, self.also_fails = fails, says, also_fails
-
-
-class Alternative(Mutation):
-    """A different but correct implementation: every check must still pass."""
+from ddpm_course.instructor.records import CellGrade
+from ddpm_course.mutations import Mutation
 
 
 @dataclass
-class CellResult:
-    """Outcome of one graded cell: None where a part passed, else its failure message."""
-    grade_id: str
-    points: float
-    visible: str | None
-    hidden: str | None
+class CellRun(CellGrade):
+    """A graded cell as the bank runs it in-process: its grade, and its visible and hidden parts
+    apart (None where a part passed, else its failure message), with the seconds each part took
+    (`make bench` reports them)."""
+    visible: str | None = None
+    hidden: str | None = None
+    visible_s: float = 0.0
+    hidden_s: float = 0.0
 
     @property
     def passed(self) -> bool:
         return self.visible is None and self.hidden is None
-
-    @property
-    def message(self) -> str:
-        return self.visible or self.hidden or ""
 
 
 def split_test_cell(source: str) -> tuple[str, str]:
@@ -80,17 +47,19 @@ def split_test_cell(source: str) -> tuple[str, str]:
     return "\n".join(visible), "\n".join(imports + lines[begin + 1:end])
 
 
-def _exec(source: str, namespace: dict, filename: str) -> str | None:
-    """Run source; return None, or the failure message. Registered with linecache so
-    failure messages can quote the student's line, as they do in a notebook."""
+def _exec(source: str, namespace: dict, filename: str) -> tuple[str | None, float]:
+    """Run source; return (None or the failure message, seconds it took). Registered with linecache
+    so failure messages can quote the student's line, as they do in a notebook."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             # dont_inherit: cells must run as in a notebook, not under this module's __future__ flags
             exec(compile(source, filename, "exec", dont_inherit=True), namespace)
     except Exception as err:  # a graded cell fails on any exception, as under nbgrader
-        return str(err) if type(err).__name__ == "CheckFailure" else f"{type(err).__name__}: {err}"
-    return None
+        message = str(err) if type(err).__name__ == "CheckFailure" else f"{type(err).__name__}: {err}"
+        return message, time.perf_counter() - start
+    return None, time.perf_counter() - start
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,7 +68,7 @@ def _notebook(path):
     return course.read(path)
 
 
-def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False) -> dict[str, CellResult]:
+def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False) -> dict[str, CellRun]:
     """Grade a lesson in-process: the solution (or, with stubs=True, the released stubs),
     with `mutation` applied to one solution cell; graded cells always come from the source."""
     solution = _notebook(course.solution_path(lesson))
@@ -111,7 +80,7 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
         source = cell.source
         if mutation is not None and course.grade_id(cell) == mutation.cell:
             source = mutation.apply(source)
-        error = _exec(course.strip_solution_markers(source), namespace, f"<{lesson}:{course.grade_id(cell)}>")
+        error, _ = _exec(course.strip_solution_markers(source), namespace, f"<{lesson}:{course.grade_id(cell)}>")
         if error:
             raise RuntimeError(f"{lesson}: exported cell {course.grade_id(cell)} does not run: {error}")
     if mutation is not None and mutation.cell not in {course.grade_id(c) for c in solution.cells}:
@@ -121,9 +90,12 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
         if course.is_graded_test(cell):
             gid = course.grade_id(cell)
             visible, hidden = split_test_cell(cell.source)
-            results[gid] = CellResult(gid, cell.metadata["nbgrader"]["points"],
-                                      _exec(visible, namespace, f"<{lesson}:{gid}:visible>"),
-                                      _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>"))
+            visible_error, visible_s = _exec(visible, namespace, f"<{lesson}:{gid}:visible>")
+            hidden_error, hidden_s = _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>")
+            points = cell.metadata["nbgrader"]["points"]
+            failed = visible_error is not None or hidden_error is not None
+            results[gid] = CellRun(gid, 0 if failed else points, points, visible_error or hidden_error or "",
+                                   visible_error, hidden_error, visible_s, hidden_s)
     return results
 
 

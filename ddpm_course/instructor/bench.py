@@ -13,7 +13,6 @@ number of model calls times the cost of one. Not part of `make test`.
 """
 import argparse
 import contextlib
-import io
 import os
 import platform
 import time
@@ -141,35 +140,11 @@ def sample_throughput(config: TrainConfig, amp: bool, device: torch.device, batc
     return {"ddim": batch / ddim_s, "ddpm": batch / ddpm_s, "ddim_steps": ddim_steps, "ddpm_steps": ddpm_steps}
 
 
-def _run_cell(source: str, namespace: dict, filename: str) -> tuple[float, str | None]:
-    """(seconds, failure or None) of one cell's code, its printing swallowed."""
-    start = time.perf_counter()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(source, filename, "exec", dont_inherit=True), namespace)
-    except Exception as err:  # a failing check is reported in the table, not raised
-        return time.perf_counter() - start, f"{type(err).__name__}: {str(err).splitlines()[0][:80]}"
-    return time.perf_counter() - start, None
-
-
 def time_checks(lesson: str) -> list[tuple[str, float, float, str | None]]:
-    """(grade_id, visible s, hidden s, failure) of every graded cell of the lesson, on the reference solution."""
-    notebook = course.read(course.solution_path(lesson))
-    namespace: dict = {"__name__": f"bench_{lesson}"}
-    for cell in notebook.cells:
-        if course.is_export(cell):
-            _, error = _run_cell(course.strip_solution_markers(cell.source), namespace, f"<{lesson}>")
-            if error:
-                raise RuntimeError(f"{lesson}: an exported cell does not run: {error}")
-    rows = []
-    for cell in notebook.cells:
-        if course.is_graded_test(cell):
-            gid = course.grade_id(cell)
-            visible, hidden = bank.split_test_cell(cell.source)
-            visible_s, visible_error = _run_cell(visible, namespace, f"<{lesson}:{gid}>")
-            hidden_s, hidden_error = _run_cell(hidden, namespace, f"<{lesson}:{gid}:hidden>")
-            rows.append((gid, visible_s, hidden_s, visible_error or hidden_error))
-    return rows
+    """(grade_id, visible s, hidden s, failure) of every graded cell of the lesson, on the reference solution,
+    as the bug bank runs them."""
+    return [(gid, r.visible_s, r.hidden_s, (r.visible or r.hidden or "").split("\n")[0][:80] or None)
+            for gid, r in bank.run_lesson(lesson).items()]
 
 
 def print_training(rows: list[tuple[Setup, dict | str]], batch: int) -> Setup:
@@ -196,8 +171,7 @@ def print_layouts(config: TrainConfig, setup: Setup, device: torch.device, warmu
     rows = [(f"attention at every level {everywhere}", config._replace(attention_levels=everywhere), setup),
             (f"default {config.attention_levels}", config, setup),
             ("default + F.scaled_dot_product_attention", config, setup._replace(sdpa=True))]
-    print(f"
-U-Net layout ({setup.name}, batch {config.batch_size})     images/s   vs attention everywhere")
+    print(f"\nU-Net layout ({setup.name}, batch {config.batch_size})     images/s   vs attention everywhere")
     base = None
     for name, layout, how in rows:
         images_s = train_throughput(layout, how, device, warmup, steps, repeats)["images_s"]

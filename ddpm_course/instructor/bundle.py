@@ -5,13 +5,13 @@
 dist/ddpm-course-<lesson>.zip holds one folder, ddpm-course-<lesson>/, with
 - notebooks/ of every lesson up to <lesson> (the student release: the files of each lesson's
   folder, not its subfolders, where running a notebook in place leaves checkpoints),
-- the support package ddpm_course/: its top-level modules and, for every lesson up to
-  <lesson>, the visible checks and helpers; never instructor/, hidden.py or bugs.py, and the
+- the support package ddpm_course/: the modules listed in SHIPPED and, for every lesson up to
+  <lesson>, those listed in LESSON_MODULES (its visible checks and what they use), and the
   reference solutions (reference.py) only of lessons *before* <lesson>: later lessons build
   on them, and they would be the answers of <lesson> itself;
 - assets/, requirements.txt, pyproject.toml, and a short README for students.
-The default lesson is the last one. Files are chosen by an allowlist, so a module that a
-lesson adds later stays out until a rule here lets it in.
+The default lesson is the last one. Modules are listed one by one, so a module added to the
+package stays out until it is listed here (`make test` asks for a decision on every module).
 """
 from __future__ import annotations
 
@@ -21,7 +21,18 @@ from pathlib import Path
 
 from ddpm_course.instructor import course
 
-NEVER = {"hidden.py", "bugs.py"}
+# What students get of ddpm_course/: the check framework, data loading and plotting.
+SHIPPED = ("__init__.py", "checking.py", "structure.py", "data.py", "plotting.py")
+# What they get of each lesson's folder: the checks its notebook calls, and the modules those import.
+LESSON_MODULES = {
+    "l1_blocks": ("__init__.py", "checks.py"),
+    "l2_unet": ("__init__.py", "checks.py", "checks_blocks.py", "checks_wiring.py", "checks_unet.py", "standins.py"),
+    "l3_diffusion": ("__init__.py", "checks.py", "checks_forward.py", "checks_sampling.py", "standins.py",
+                     "closed_forms.py"),
+    "l4_training": ("__init__.py", "checks.py", "standins.py", "closed_forms.py"),
+}
+# Never shipped: hidden checks, known bugs and the bank's mutation types, instructor tooling.
+WITHHELD = ("hidden.py", "bugs.py", "mutations.py", "instructor")
 TOP_FILES = ("requirements.txt", "pyproject.toml")
 
 README = """# DDPM from scratch: {title}
@@ -60,17 +71,17 @@ def bundle_name(lesson: str) -> str:
 
 
 def package_files(lesson: str) -> list[Path]:
-    """Files of ddpm_course a student of `lesson` gets (see the module docstring)."""
+    """Files of ddpm_course a student of `lesson` gets (see the module docstring). A listed module
+    that is missing is an error: the lists must follow the package."""
     lessons = course.lessons()
     earlier = lessons[:lessons.index(lesson)]
-    files = [p for p in course.PACKAGE.glob("*.py")]
+    files = [course.PACKAGE / name for name in SHIPPED]
     for name in earlier + [lesson]:
-        for path in (course.PACKAGE / name).rglob("*.py"):
-            if path.name in NEVER or "__pycache__" in path.parts:
-                continue
-            if path.name == "reference.py" and name == lesson:
-                continue
-            files.append(path)
+        files += [course.PACKAGE / name / module for module in LESSON_MODULES[name]]
+    files += [course.PACKAGE / name / "reference.py" for name in earlier]
+    missing = [str(p.relative_to(course.PACKAGE)) for p in files if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"the bundle lists modules the package does not have: {missing}")
     return sorted(files)
 
 

@@ -23,12 +23,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from nbgrader.api import Gradebook
-
 from ddpm_course.instructor import course, reports, triage, workers
-from ddpm_course.instructor.nbgrader_api import check, make_api
-from ddpm_course.instructor.sandbox import limits_config
-from ddpm_course.instructor.triage import CellGrade, Record
+from ddpm_course.instructor.limits import limits_config
+from ddpm_course.instructor.nbgrader_api import check, gradebook, make_api, quiet_gradebook
+from ddpm_course.instructor.records import CellGrade, Record
 
 
 def cores() -> int:
@@ -38,8 +36,8 @@ def cores() -> int:
 def cell_grades(root: Path, student: str, lesson: str) -> list[CellGrade]:
     """Per graded cell results of one autograded submission, in notebook order."""
     messages = reports.failure_messages(root / "autograded" / student / lesson / f"{lesson}.ipynb")
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        notebook = gradebook.find_submission_notebook(lesson, lesson, student)
+    with gradebook(root) as book:
+        notebook = book.find_submission_notebook(lesson, lesson, student)
         grades = {g.name: CellGrade(g.name, g.score, g.max_score, messages.get(g.name, ""))
                   for g in notebook.grades}
     order = [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells]
@@ -79,7 +77,8 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
             # records each lesson's source cells, hidden tests included, that autograde restores
             api = make_api(course_root, scratch / "release")
             for lesson in graded_lessons:
-                check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
+                with quiet_gradebook():
+                    check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
         for result in workers.run(tasks, jobs or cores(), template / "gradebook.db", scratch / "workers",
                                   limits_config(timeout, memory_mb), feedback):
             records.append(settle(root, result))

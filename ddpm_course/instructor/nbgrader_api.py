@@ -1,23 +1,24 @@
-"""One in-process entry to nbgrader, so a batch of releases or gradings pays its start-up once."""
+"""One in-process entry to nbgrader, so a batch of releases or gradings pays its start-up once:
+its API, its configuration, and its gradebook."""
 from __future__ import annotations
 
 import functools
 import logging
-import os
-import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import nbgrader
 import nbgrader.api
 from alembic.script import ScriptDirectory
+from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from sqlalchemy.exc import SAWarning
 from traitlets.config import Config, PyFileConfigLoader
 
 from ddpm_course.instructor.course import ROOT, SOLUTIONS
-
-# nbgrader runs the `alembic` command of its own environment, found on PATH
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 @functools.cache
@@ -25,12 +26,34 @@ def alembic_head() -> str:
     """The schema version nbgrader stamps into a new gradebook, read in-process.
 
     nbgrader asks a fresh `alembic heads` subprocess every time it creates a gradebook
-    (1-4 s here); every grading worker creates one, so ask once and from this process.
+    (1-4 s here, and the `alembic` of its environment must be on PATH); every grading worker
+    creates one, so ask once and from this process. Nothing else in nbgrader runs `alembic`.
     """
     return ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()
 
 
 nbgrader.api.get_alembic_version = alembic_head
+
+
+def gradebook_url(root: Path) -> str:
+    """The database of the course in `root`: root/gradebook.db."""
+    return f"sqlite:///{Path(root) / 'gradebook.db'}"
+
+
+@contextmanager
+def quiet_gradebook() -> Iterator[None]:
+    """nbgrader's own gradebook code trips SQLAlchemy's SAWarning on every autograde; they say nothing
+    about the grades, and would bury the instructor's output (and the test report)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
+
+
+@contextmanager
+def gradebook(root: Path) -> Iterator[Gradebook]:
+    """The gradebook of the course in `root`, open."""
+    with quiet_gradebook(), Gradebook(gradebook_url(root)) as book:
+        yield book
 
 
 def course_config(**overrides) -> Config:
@@ -46,7 +69,7 @@ def make_api(root: Path, release_dir: Path, **overrides) -> NbGraderAPI:
     into `release_dir`; its gradebook is root/gradebook.db."""
     config = course_config(root=str(root), source_directory=str(SOLUTIONS),
                            release_directory=str(release_dir),
-                           db_url=f"sqlite:///{Path(root) / 'gradebook.db'}", **overrides)
+                           db_url=gradebook_url(root), **overrides)
     config.Application.log_level = logging.WARNING
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import nbformat
 
 from ddpm_course.instructor.colab import colab_url, setup_cell_source, write_readme_block
-from ddpm_course.instructor.course import RELEASE, ROOT, export_references, lessons, read, release_path, solution_path
+from ddpm_course.instructor.course import RELEASE, ROOT, lessons, read, release_path, solution_path
 from ddpm_course.instructor.diagrams import inline_diagrams
+from ddpm_course.instructor.export import export_references
 from ddpm_course.instructor.nbgrader_api import check, make_api
 
 

@@ -14,9 +14,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.triage import CellGrade, Record
+from ddpm_course.instructor.records import CellGrade, Record
 
-# How nbgrader and Python name what the sandbox limits stopped.
+# How nbgrader and Python name what the grading limits stopped.
 CAUSES = {"CellTimeoutError": "ran past the time limit (an infinite loop?)",
           "MemoryError": "ran out of memory (over the memory limit)",
           "DeadKernelError": "the kernel died here (a crash, os._exit, or killed by the system)",
@@ -29,7 +29,7 @@ def first_line(text: str, width: int = 160) -> str:
 
 
 def cause(output) -> str | None:
-    """What a sandbox limit stopped, from an error output; None for an ordinary error."""
+    """What a grading limit stopped, from an error output; None for an ordinary error."""
     if "can't allocate memory" in output.get("evalue", ""):
         return CAUSES["MemoryError"]
     return CAUSES.get(output.get("ename"))

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from ddpm_course.instructor import course
+from ddpm_course.instructor.records import Record
 
 # Words in a student's own lines that reach into the grader: its modules, or introspection.
 GRADER_WORDS = re.compile(r"\b(run_hidden|hidden|checking|checks|CheckFailure|sys\.modules|getsource|__wrapped__|"
@@ -25,27 +26,6 @@ GRADER_WORDS = re.compile(r"\b(run_hidden|hidden|checking|checks|CheckFailure|sy
 
 # Files a submission folder may hold besides the notebook that mean nothing to grading.
 HARMLESS = {"timestamp.txt", ".ipynb_checkpoints"}
-
-
-@dataclass
-class CellGrade:
-    grade_id: str
-    score: float
-    max_score: float
-    message: str
-
-
-@dataclass
-class Record:
-    """The outcome for one student and lesson, as grades.csv shows it."""
-    student: str
-    lesson: str
-    status: str  # graded | missing | invalid | error
-    score: float
-    max_score: float
-    reason: str = ""
-    cells: list[CellGrade] = field(default_factory=list)
-    seconds: float = 0.0  # time a worker spent on it
 
 
 @dataclass

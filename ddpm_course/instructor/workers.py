@@ -20,7 +20,6 @@ import re
 import shutil
 import sys
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -28,28 +27,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from nbgrader.api import Gradebook
-from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
-from ddpm_course.instructor.nbgrader_api import make_api
+from ddpm_course.instructor.nbgrader_api import gradebook, make_api, quiet_gradebook
+from ddpm_course.instructor.records import CellGrade
 from ddpm_course.instructor.triage import Task
-
-# nbgrader's own gradebook code trips these; they say nothing about the grades.
-warnings.filterwarnings("ignore", category=SAWarning)
-
-
-@dataclass
-class GradeRow:
-    name: str
-    auto_score: float | None
 
 
 @dataclass
 class Result:
     """What one worker learnt about one notebook; `error` is set when nbgrader gave up on it."""
     task: Task
-    grades: list[GradeRow] = field(default_factory=list)
+    grades: list[CellGrade] = field(default_factory=list)  # the automatic scores, no messages yet
     comments: dict[str, str | None] = field(default_factory=dict)
     timestamp: datetime | None = None
     autograded: Path | None = None
@@ -95,14 +84,15 @@ def grade(task: Task) -> Result:
     if stamp.is_file():
         shutil.copyfile(stamp, folder / "timestamp.txt")
     start = time.perf_counter()
-    outcome = api.autograde(task.lesson, task.student, force=True)
+    with quiet_gradebook():
+        outcome = api.autograde(task.lesson, task.student, force=True)
+        if outcome.get("success") and _worker["feedback"]:
+            api.generate_feedback(task.lesson, task.student, force=True)
     if not outcome.get("success"):
         return Result(task, error=nbgrader_error(outcome), seconds=time.perf_counter() - start)
-    if _worker["feedback"]:
-        api.generate_feedback(task.lesson, task.student, force=True)
-    with Gradebook(api.coursedir.db_url) as gradebook:
-        notebook = gradebook.find_submission_notebook(task.lesson, task.lesson, task.student)
-        grades = [GradeRow(g.name, g.auto_score) for g in notebook.grades]
+    with gradebook(root) as book:
+        notebook = book.find_submission_notebook(task.lesson, task.lesson, task.student)
+        grades = [CellGrade(g.name, g.auto_score, g.max_score) for g in notebook.grades]
         comments = {c.name: c.auto_comment for c in notebook.comments}
         timestamp = notebook.assignment.timestamp
     return Result(task, grades, comments, timestamp, root / "autograded" / task.student / task.lesson,
@@ -160,16 +150,16 @@ def merge(root: Path, result: Result) -> None:
     """Write one worker's result into the instructor's gradebook, autograded/ and feedback/,
     as nbgrader's SaveAutoGrades would have."""
     task = result.task
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        gradebook.update_or_create_student(task.student)
-        gradebook.update_or_create_submission(task.lesson, task.student, timestamp=result.timestamp)
-        for row in result.grades:
-            grade_ = gradebook.find_grade(row.name, task.lesson, task.lesson, task.student)
-            grade_.auto_score = row.auto_score
-            grade_.needs_manual_grade = grade_.manual_score is not None or row.auto_score is None
+    with gradebook(root) as book:
+        book.update_or_create_student(task.student)
+        book.update_or_create_submission(task.lesson, task.student, timestamp=result.timestamp)
+        for cell in result.grades:
+            grade_ = book.find_grade(cell.grade_id, task.lesson, task.lesson, task.student)
+            grade_.auto_score = cell.score
+            grade_.needs_manual_grade = grade_.manual_score is not None or cell.score is None
         for name, text in result.comments.items():
-            gradebook.find_comment(name, task.lesson, task.lesson, task.student).auto_comment = text
-        gradebook.db.commit()
+            book.find_comment(name, task.lesson, task.lesson, task.student).auto_comment = text
+        book.db.commit()
     for kind, source in (("autograded", result.autograded), ("feedback", result.feedback)):
         target = root / kind / task.student / task.lesson
         shutil.rmtree(target, ignore_errors=True)

@@ -3,7 +3,7 @@
 `make test` asserts each Bug loses the points of `fails` with a message containing `says`,
 and each Alternative passes every check. Not released to students.
 """
-from ddpm_course.instructor.bank import Alternative, Bug
+from ddpm_course.mutations import Alternative, Bug
 
 NORMALISE = "groups = (groups - mean) / torch.sqrt(var + self.eps)"
 SCORES = 'scores = einsum("b heads q d, b heads k d -> b heads q k", q, k) / math.sqrt(self.head_dim)'
@@ -90,12 +90,14 @@ BUGS = [
 
 ALTERNATIVES = [
     Alternative("variance as the mean of squares", "groupnorm_impl",
-                ("groups.var(dim=-1, keepdim=True, unbiased=False)", "((groups - mean) ** 2).mean(dim=-1, keepdim=True)")),
+                ("groups.var(dim=-1, keepdim=True, unbiased=False)",
+                 "((groups - mean) ** 2).mean(dim=-1, keepdim=True)")),
     Alternative("reshape instead of einops, rsqrt", "groupnorm_impl",
                 ('rearrange(x, "b (g c) h w -> b g (c h w)", g=self.num_groups)', "x.reshape(B, self.num_groups, -1)"),
                 ('rearrange(groups, "b g (c h w) -> b (g c) h w", h=H, w=W)', "groups.reshape(B, C, H, W)"),
                 ("/ torch.sqrt(var + self.eps)", "* torch.rsqrt(var + self.eps)")),
-    Alternative("swish as x / (1 + exp(-x))", "swish_impl", ("return x * torch.sigmoid(x)", "return x / (1 + torch.exp(-x))")),
+    Alternative("swish as x / (1 + exp(-x))", "swish_impl",
+                ("return x * torch.sigmoid(x)", "return x / (1 + torch.exp(-x))")),
     Alternative("SiLU computes it inline", "swish_impl", ("return swish(x)", "return x * x.sigmoid()")),
     Alternative("interleaved sin/cos", "sinusoidal_impl",
                 (EMBED, 'return rearrange(torch.stack([angles.sin(), angles.cos()], dim=-1), "b d two -> b (d two)")')),

@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ddpm_course.checking import (case, check, expect_close, expect_tensor, fail, forbid_ops,
-                                  forbid_submodules, seeded)
+from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, forbid_ops, forbid_submodules, seeded
 
 GROUPNORM_SHORTCUT = ("GroupNorm must be computed from scratch, but your code called torch's built-in "
                       "group norm (nn.GroupNorm / F.group_norm)")
@@ -54,8 +53,13 @@ def groupnorm_variants(x: torch.Tensor, groups: int, eps: float, weight, bias) -
     ]
     if weight is None:
         return raw
-    affine = lambda t: t * rearrange(weight, "c -> c 1 1") + rearrange(bias, "c -> c 1 1")
-    swapped = lambda t: t * rearrange(bias, "c -> c 1 1") + rearrange(weight, "c -> c 1 1")
+
+    def affine(t: torch.Tensor) -> torch.Tensor:
+        return t * rearrange(weight, "c -> c 1 1") + rearrange(bias, "c -> c 1 1")
+
+    def swapped(t: torch.Tensor) -> torch.Tensor:
+        return t * rearrange(bias, "c -> c 1 1") + rearrange(weight, "c -> c 1 1")
+
     plain = F.group_norm(x, groups, eps=eps)
     return [(affine(t), hint) for t, hint in raw] + [
         (plain, "you did not apply the affine weight and bias"),
@@ -87,7 +91,7 @@ def _check_groupnorm_parameters(GroupNorm, channels: int, groups: int, affine: b
 
 
 @check("GroupNorm")
-def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> int:
+def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> None:
     for seed, (B, C, G, H, W, affine, scale, offset) in enumerate(cases):
         desc = f"B={B}, C={C}, groups={G}, H={H}, W={W}, affine={affine}, input std {scale:g}"
         with case(desc):
@@ -102,7 +106,6 @@ def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> int:
             expect_close(got, expected, atol=1e-4, rtol=1e-4,
                          hint="compare your formula with the one above, term by term",
                          variants=groupnorm_variants(x, G, eps, weight, bias))
-    return len(cases)
 
 
 SWISH_SHAPES = [(7,), (2, 3, 4, 5)]
@@ -118,7 +121,7 @@ def swish_variants(x: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
 
 
 @check("swish and SiLU")
-def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> int:
+def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> None:
     for seed, shape in enumerate(shapes):
         with case(f"swish on a tensor of shape {shape}"):
             x = torch.randn(shape, generator=seeded(seed)) * 4
@@ -141,7 +144,6 @@ def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> int:
         with forbid_ops({"silu": SILU_SHORTCUT}):
             got = module(x)
         expect_close(got, F.silu(x), "SiLU()(x)", variants=swish_variants(x))
-    return len(shapes) + 1
 
 
 def sinusoidal_table(steps: torch.Tensor, size: int, denominator: float | None = None,
@@ -204,12 +206,11 @@ SINUSOIDAL_CASES = [(torch.tensor([0, 1, 2, 10, 500, 999]), 32), (torch.tensor([
 
 
 @check("SinusoidalPositionEmbeddings")
-def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES) -> int:
+def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES) -> None:
     for steps, size in cases:
         with case(f"embedding_size={size}, steps={steps.tolist()} (int64)"):
             got = SinusoidalPositionEmbeddings(size)(steps)
             expect_embedding(got, steps, size)
-    return len(cases)
 
 
 def _projection(module: nn.Module, name: str, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,7 +233,8 @@ def attention_variants(module: nn.Module, x: torch.Tensor, num_heads: int) -> tu
     B, C, H, W = x.shape
     d = C // num_heads
     tokens = rearrange(x, "b c h w -> b (h w) c")
-    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (_projection(module, name, C) for name in ("to_q", "to_k", "to_v", "to_out"))
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (_projection(module, name, C)
+                                              for name in ("to_q", "to_k", "to_v", "to_out"))
 
     def attend(scale: float | None = None, softmax_dim: int = -1, split: str = "(heads d)", out_proj: bool = True,
                unflatten: str = "b (h w) c -> b c h w") -> torch.Tensor:
@@ -265,7 +267,7 @@ ATTENTION_CASES = [(2, 8, 4, 4, 5), (1, 6, 2, 3, 3)]
 
 
 @check("SelfAttention")
-def attention(SelfAttention, cases=ATTENTION_CASES) -> int:
+def attention(SelfAttention, cases=ATTENTION_CASES) -> None:
     for seed, (B, C, heads, H, W) in enumerate(cases):
         with case(f"B={B}, C={C}, num_heads={heads}, H={H}, W={W}"):
             with torch.random.fork_rng():
@@ -277,4 +279,3 @@ def attention(SelfAttention, cases=ATTENTION_CASES) -> int:
                 got = module(x)
             expected, variants = attention_variants(module, x, heads)
             expect_close(got, expected, atol=1e-5, hint=ATTENTION_HINT, variants=variants)
-    return len(cases)

@@ -4,7 +4,7 @@
 that run the student's whole Unet) with a message containing `says`, and each Alternative
 passes every check. Not released to students.
 """
-from ddpm_course.instructor.bank import Alternative, Bug
+from ddpm_course.mutations import Alternative, Bug
 
 ATTEND = "return x + self.attention(self.norm(x))"
 STEP = '        h = h + rearrange(self.time_proj(time_emb), "b c -> b c 1 1")\n'
@@ -18,7 +18,8 @@ CONV2 = "self.conv2 = nn.Conv2d(output_channels, output_channels, kernel_size=3,
 RESIDUAL_CONV = "self.residual = nn.Conv2d(input_channels, output_channels, kernel_size=1)"
 SKIP = "        skip = self.attention(h)\n        return self.downsample(skip), skip"
 DOWNSAMPLE = ("        if downsample:\n"
-              "            self.downsample = nn.Conv2d(channels_out, channels_out, kernel_size=4, stride=2, padding=1)\n"
+              "            self.downsample = nn.Conv2d(channels_out, channels_out, kernel_size=4, stride=2, "
+              "padding=1)\n"
               "        else:\n"
               "            self.downsample = nn.Identity()\n")
 MID_ATTEND = "        h = self.attention(h)\n        return self.block2(h, step_emb)"
@@ -31,7 +32,8 @@ UP_ATTENTION = ("        if attention:\n            self.attention = AttentionBl
 UP_LEVELS = "for i, ((dim_in, dim_out), attend) in enumerate(reversed(levels))"
 UP_CALL_ATTENTION = "upsample=i < last,\n                                          attention=attend)"
 SHAPE_CHECK = ('        if height % 2**halvings or width % 2**halvings:\n'
-               '            raise ValueError(f"image_shape {tuple(image_shape)} cannot be halved {halvings} times, as "\n'
+               '            raise ValueError(f"image_shape {tuple(image_shape)} cannot be halved {halvings} '
+               'times, as "\n'
                '                             f"dim_mults={tuple(dim_mults)} requires: H and W must be divisible by '
                '{2**halvings}")\n')
 STEP_EMB = "        step_emb = self.step_embedding(num_steps)\n"
@@ -40,7 +42,8 @@ BUGS = [
     # AttentionBlock
     Bug("residual add missing", "attnblock_impl", (ATTEND, "return self.attention(self.norm(x))"),
         fails="attnblock_values", says="residual add is missing", also_fails=("unet_values",)),
-    Bug("GroupNorm with 4 groups", "attnblock_impl", ("self.norm = nn.GroupNorm(1, channels)", "self.norm = nn.GroupNorm(4, channels)"),
+    Bug("GroupNorm with 4 groups", "attnblock_impl",
+        ("self.norm = nn.GroupNorm(1, channels)", "self.norm = nn.GroupNorm(4, channels)"),
         fails="attnblock_values", says="with 1 group", also_fails=("unet_values",)),
     Bug("no GroupNorm before the attention", "attnblock_impl", (ATTEND, "return x + self.attention(x)"),
         fails="attnblock_values", says="GroupNorm is not applied", also_fails=("unet_values", "unet_properties")),
@@ -95,7 +98,8 @@ BUGS = [
     Bug("block1 keeps channels_in", "downblock_impl",
         ("self.block1 = ResidualBlock(channels_in, channels_out, time_emb_dim, groups)",
          "self.block1 = ResidualBlock(channels_in, channels_in, time_emb_dim, groups)"),
-        ("self.block2 = ResidualBlock(channels_out, channels_out,", "self.block2 = ResidualBlock(channels_in, channels_out,"),
+        ("self.block2 = ResidualBlock(channels_out, channels_out,",
+         "self.block2 = ResidualBlock(channels_in, channels_out,"),
         fails="downblock_values", says="block1 changes the channel count", also_fails=("unet_values",)),
     Bug("attention never applied", "downblock_impl", ("        skip = self.attention(h)\n", "        skip = h\n"),
         fails="downblock_values", says="AttentionBlock is not applied", also_fails=("unet_values", "unet_properties")),
@@ -107,7 +111,8 @@ BUGS = [
     # MidBlock
     Bug("attention never applied", "midblock_impl", ("        h = self.attention(h)\n", ""),
         fails="midblock_values", says="never applied", also_fails=("unet_values", "unet_properties")),
-    Bug("attention after block2", "midblock_impl", (MID_ATTEND, "        return self.attention(self.block2(h, step_emb))"),
+    Bug("attention after block2", "midblock_impl",
+        (MID_ATTEND, "        return self.attention(self.block2(h, step_emb))"),
         fails="midblock_values", says="after block2", also_fails=("unet_values",)),
     Bug("attention first", "midblock_impl",
         ("        h = self.block1(x, step_emb)\n        h = self.attention(h)\n",
@@ -159,7 +164,8 @@ BUGS = [
         fails="unet_values", says="step_embedding should be"),
     Bug("3x3 input conv", "unet_impl", ("kernel_size=7, padding=3", "kernel_size=3, padding=1"),
         fails="unet_values", says="kernel_size=7"),
-    Bug("Unet convolutions without bias", "unet_impl", ("kernel_size=7, padding=3)", "kernel_size=7, padding=3, bias=False)"),
+    Bug("Unet convolutions without bias", "unet_impl",
+        ("kernel_size=7, padding=3)", "kernel_size=7, padding=3, bias=False)"),
         ("image_channels, kernel_size=1)", "image_channels, kernel_size=1, bias=False)"),
         fails="unet_values", says="biases of the convolutions"),
     Bug("final block never applied", "unet_impl",
@@ -187,7 +193,8 @@ BUGS = [
 
 ALTERNATIVES = [
     Alternative("broadcast the step with None indexing", "resblock_impl",
-                ('rearrange(self.time_proj(time_emb), "b c -> b c 1 1")', "self.time_proj(time_emb)[:, :, None, None]")),
+                ('rearrange(self.time_proj(time_emb), "b c -> b c 1 1")',
+                 "self.time_proj(time_emb)[:, :, None, None]")),
     Alternative("residual as nn.Linear over the channels", "resblock_impl",
                 (RESIDUAL_CONV, "self.residual = nn.Linear(input_channels, output_channels)"),
                 ("return h + self.residual(x)",
@@ -199,14 +206,16 @@ ALTERNATIVES = [
                 (CONV1, CONV1.replace("padding=1", 'padding="same"')),
                 (CONV2, CONV2.replace("padding=1", 'padding="same"'))),
     Alternative("concatenate on dim=-3", "upblock_impl", (CAT, "torch.cat((x, skip), dim=-3)")),
-    Alternative("concatenate with einops", "upblock_impl", (CAT, 'rearrange([x, skip], "two b c h w -> b (two c) h w")')),
+    Alternative("concatenate with einops", "upblock_impl",
+                (CAT, 'rearrange([x, skip], "two b c h w -> b (two c) h w")')),
     Alternative("up-path attention looked up by mirrored index", "unet_impl",
                 (UP_LEVELS, "for i, (dim_in, dim_out) in enumerate(reversed(list(zip(dims, dims[1:]))))"),
                 (UP_CALL_ATTENTION, UP_CALL_ATTENTION.replace("attend", "self.attention_levels[last - i]"))),
     Alternative("attention module chosen inline", "upblock_impl",
                 (UP_ATTENTION, "        self.attention = AttentionBlock(dim_in) if attention else nn.Identity()\n")),
     Alternative("skips read in reverse instead of popped", "unet_impl",
-                (UP_PATH, "        for up, skip in zip(self.ups, reversed(skips)):\n            h = up(h, step_emb, skip)")),
+                (UP_PATH, "        for up, skip in zip(self.ups, reversed(skips)):\n"
+                          "            h = up(h, step_emb, skip)")),
     Alternative("attention block in two steps", "attnblock_impl",
                 (ATTEND, "attended = self.attention(self.norm(x))\n        return attended + x")),
     Alternative("one nested expression, downsample chosen inline", "downblock_impl",

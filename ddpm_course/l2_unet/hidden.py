@@ -10,10 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ddpm_course import structure as st
 from ddpm_course.checking import case, check, copy_weights, expect_close, expect_tensor, fail, seeded
-from ddpm_course.l2_unet import checks, reference, unet_checks, wiring_checks
-from ddpm_course.l2_unet import structure as st
-from ddpm_course.l2_unet.fixtures import build, perturb
+from ddpm_course.l2_unet import checks_blocks, checks_unet, checks_wiring, reference
 
 
 def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, shared: tuple[str, ...] = ()):
@@ -22,9 +21,9 @@ def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, shared: tupl
 
     The sub-blocks named in `shared` are the reference's own modules in both.
     """
-    ref = build(ref_cls, *args, seed=100 + seed, what=what)
-    perturb(ref, seed)
-    mine = build(cls, *args, seed=seed, what=what)
+    ref = st.build(ref_cls, *args, seed=100 + seed, what=what)
+    st.perturb(ref, seed)
+    mine = st.build(cls, *args, seed=seed, what=what)
     for name in shared:
         setattr(mine, name, getattr(ref, name))
     st.expect_parameter_count(mine, st.parameters(ref), what)
@@ -33,42 +32,41 @@ def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, shared: tupl
 
 
 @check("AttentionBlock (hidden)")
-def attention_block(AttentionBlock) -> int:
+def attention_block(AttentionBlock) -> None:
     cases = [(1, 4, 1, 7), (3, 16, 4, 4), (2, 12, 5, 2)]
-    checks.attention_block.__wrapped__(AttentionBlock, cases)
+    checks_blocks.attention_block(AttentionBlock, cases)
     for seed, (B, C, H, W) in enumerate(cases):
         with case(f"reference weights, B={B}, C={C}, H={H}, W={W}"):
             mine, ref = reference_pair(AttentionBlock, reference.AttentionBlock, (C,), seed, f"AttentionBlock({C})")
             x = torch.randn(B, C, H, W, generator=seeded(seed)) * 3
             got = mine(x)
-            _, variants = checks.attention_block_variants(ref, x)
+            _, variants = checks_blocks.attention_block_variants(ref, x)
             with torch.no_grad():
-                expect_close(got, ref(x), hint=checks.ATTENTION_BLOCK_HINT, variants=variants)
-    return 2 * len(cases)
+                expect_close(got, ref(x), hint=checks_blocks.ATTENTION_BLOCK_HINT, variants=variants)
 
 
 @check("ResidualBlock (hidden)")
-def resblock(ResidualBlock) -> int:
+def resblock(ResidualBlock) -> None:
     cases = [(1, 6, 4, 8, 2, 4, 7), (3, 8, 16, 32, 4, 6, 6), (2, 4, 4, 8, 4, 2, 3), (2, 4, 8, 4, 1, 1, 1)]
-    checks.resblock.__wrapped__(ResidualBlock, cases)
+    checks_blocks.resblock(ResidualBlock, cases)
     for seed, (B, cin, cout, step_dim, groups, H, W) in enumerate(cases):
         what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
         with case(f"reference weights, B={B}, {cin} -> {cout} channels, groups={groups}, H={H}, W={W}"):
-            mine, ref = reference_pair(ResidualBlock, reference.ResidualBlock, (cin, cout, step_dim, groups), seed, what)
+            mine, ref = reference_pair(ResidualBlock, reference.ResidualBlock, (cin, cout, step_dim, groups), seed,
+                                       what)
             x = torch.randn(B, cin, H, W, generator=seeded(seed)) * 2
             t = torch.randn(B, step_dim, generator=seeded(seed + 50)) * 3
             got = mine(x, t)
-            _, variants = checks.resblock_variants(ref, x, t)
+            _, variants = checks_blocks.resblock_variants(ref, x, t)
             with torch.no_grad():
-                expect_close(got, ref(x, t), hint=checks.RESBLOCK_HINT, variants=variants)
-    return 2 * len(cases)
+                expect_close(got, ref(x, t), hint=checks_blocks.RESBLOCK_HINT, variants=variants)
 
 
 @check("DownBlock (hidden)")
-def downblock(DownBlock) -> int:
+def downblock(DownBlock) -> None:
     cases = [(1, 8, 16, 8, 4, True, True, 4, 6), (3, 8, 4, 12, 2, True, False, 2, 2),
              (2, 4, 4, 8, 1, False, True, 5, 5), (2, 4, 8, 8, 2, False, False, 3, 3)]
-    wiring_checks.downblock.__wrapped__(DownBlock, cases)
+    checks_wiring.downblock(DownBlock, cases)
     for seed, (B, cin, cout, tdim, groups, downsample, attention, H, W) in enumerate(cases):
         what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample}, attention={attention})"
         with case(f"reference weights, B={B}, {cin} -> {cout} channels, downsample={downsample}, "
@@ -80,16 +78,15 @@ def downblock(DownBlock) -> int:
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
             with torch.no_grad():
                 expected_out, expected_skip = ref(x, t)
-            got_out, got_skip = wiring_checks.unpack_pair(mine(x, t), expected_out, what)
+            got_out, got_skip = checks_wiring.unpack_pair(mine(x, t), expected_out, what)
             expect_close(got_out, expected_out, "downsampled output")
             expect_close(got_skip, expected_skip, "skip", hint="the skip is the AttentionBlock's output")
-    return 2 * len(cases)
 
 
 @check("MidBlock (hidden)")
-def midblock(MidBlock) -> int:
+def midblock(MidBlock) -> None:
     cases = [(3, 16, 8, 4, 2, 2), (1, 4, 4, 1, 1, 6)]
-    wiring_checks.midblock.__wrapped__(MidBlock, cases)
+    checks_wiring.midblock(MidBlock, cases)
     for seed, (B, C, tdim, groups, H, W) in enumerate(cases):
         what = f"MidBlock({C}, {tdim}, {groups})"
         with case(f"reference weights, B={B}, C={C}, groups={groups}, H={H}, W={W}"):
@@ -100,14 +97,13 @@ def midblock(MidBlock) -> int:
             got = mine(x, t)
             with torch.no_grad():
                 expect_close(got, ref(x, t))
-    return 2 * len(cases)
 
 
 @check("UpBlock (hidden)")
-def upblock(UpBlock) -> int:
+def upblock(UpBlock) -> None:
     cases = [(1, 8, 16, 8, 4, True, True, 2, 3), (3, 8, 4, 12, 2, True, False, 1, 1),
              (2, 4, 4, 8, 1, False, True, 5, 3), (1, 4, 8, 8, 2, True, False, 2, 2)]
-    wiring_checks.upblock.__wrapped__(UpBlock, cases)
+    checks_wiring.upblock(UpBlock, cases)
     for seed, (B, dim_in, dim_out, tdim, groups, upsample, attention, H, W) in enumerate(cases):
         what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample}, attention={attention})"
         with case(f"reference weights, B={B}, dim_in={dim_in}, dim_out={dim_out}, upsample={upsample}, "
@@ -119,10 +115,9 @@ def upblock(UpBlock) -> int:
             skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
             got = mine(x, t, skip)
-            _, variants = wiring_checks.upblock_variants(ref, x, t, skip)
+            _, variants = checks_wiring.upblock_variants(ref, x, t, skip)
             with torch.no_grad():
                 expect_close(got, ref(x, t, skip), variants=variants)
-    return 2 * len(cases)
 
 
 BLOCKS_DIFFER = "make the checks of the blocks above pass first"
@@ -157,16 +152,17 @@ def blocks_explain_the_difference(mine: nn.Module, ref: nn.Module, x, steps, exp
 
 
 @check("Unet (hidden)")
-def unet(Unet) -> int:
-    unet_checks.unet.__wrapped__(Unet, [(3, (1, 5, 7), 8, (1,), 4, None), (1, (1, 8, 8), 8, (1, 2), 2, (True, True)),
-                                        (1, (1, 4, 4), 8, (1, 1, 2), 2, (False, False, False))])
+def unet(Unet) -> None:
+    checks_unet.unet(Unet, [(3, (1, 5, 7), 8, (1,), 4, None), (1, (1, 8, 8), 8, (1, 2), 2, (True, True)),
+                            (1, (1, 4, 4), 8, (1, 1, 2), 2, (False, False, False))])
     cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3, None), (2, (1, 4, 12), 8, (2, 1), 2, (True, False))]
     for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
-        what, kwargs = unet_checks.unet_call(image_shape, channels, dim_mults, groups, attention_levels)
+        what, kwargs = checks_unet.unet_call(image_shape, channels, dim_mults, groups, attention_levels)
         with case(f"reference weights, all your blocks, B={B}, {what}"):
-            ref = build(reference.Unet, image_shape, channels, dim_mults, groups, seed=100 + seed, what=what, **kwargs)
-            perturb(ref, seed)
-            mine = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
+            ref = st.build(reference.Unet, image_shape, channels, dim_mults, groups, seed=100 + seed, what=what,
+                           **kwargs)
+            st.perturb(ref, seed)
+            mine = st.build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
             expect_parameter_counts_by_part(mine, ref, what)
             copy_weights(mine, ref, what)
             x = torch.randn(B, *image_shape, generator=seeded(seed))
@@ -179,17 +175,15 @@ def unet(Unet) -> int:
                 fail("the output differs from the reference's, but matches once the blocks are the reference's own: "
                      "the Unet's wiring is right, one of your blocks is not", BLOCKS_DIFFER)
             expect_close(got, expected, atol=1e-4)
-    return len(cases) + 3
 
 
 @check("Unet properties (hidden)")
-def unet_properties(Unet) -> int:
-    unet_checks.unet_validation(Unet, bad_shapes=[((3, 16, 20), (1, 2, 4, 8)), ((1, 6, 8), (1, 1, 1))],
-                           bad_channels=[(12, (1, 2), 8, "group"), (10, (1,), 5, "head")])
+def unet_properties(Unet) -> None:
+    checks_unet.unet_validation(Unet, bad_shapes=[((3, 16, 20), (1, 2, 4, 8)), ((1, 6, 8), (1, 1, 1))],
+                                bad_channels=[(12, (1, 2), 8, "group"), (10, (1,), 5, "head")])
     with case("Unet((1, 5, 7), channels=8, dim_mults=(1,)): one level, no halving, any size works"):
-        model = build(Unet, (1, 5, 7), 8, (1,), 2, seed=0, what="Unet((1, 5, 7), channels=8, dim_mults=(1,))")
+        model = st.build(Unet, (1, 5, 7), 8, (1,), 2, seed=0, what="Unet((1, 5, 7), channels=8, dim_mults=(1,))")
         with torch.no_grad():
             out = model(torch.randn(2, 1, 5, 7, generator=seeded(0)), torch.tensor([1, 2]))
         expect_tensor(out, (2, 1, 5, 7), hint="with a single level nothing is halved: the output has the input's shape")
-    unet_checks.unet_properties.__wrapped__(Unet, fashion=False, small=((3, 8, 4), 8, (1, 1), 4))
-    return 11
+    checks_unet.unet_properties(Unet, fashion=False, small=((3, 8, 4), 8, (1, 1), 4))

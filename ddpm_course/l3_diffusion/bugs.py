@@ -4,7 +4,7 @@
 that build on the same cell) with a message containing `says`, and each Alternative passes
 every check. Not released to students.
 """
-from ddpm_course.instructor.bank import Alternative, Bug
+from ddpm_course.mutations import Alternative, Bug
 
 LINEAR = "torch.linspace(beta_start, beta_end, max_steps, dtype=torch.float32)"
 COSINE_F = "f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2"
@@ -39,7 +39,8 @@ BUGS = [
     Bug("cosine returns the alpha bars", "beta_schedules_impl", (COSINE_RETURN, "return alpha_bars[1:].float()"),
         fails="beta_schedules_values", says="you returned ᾱ_t"),
     Bug("cosine with T points instead of T + 1", "beta_schedules_impl",
-        ("torch.arange(max_steps + 1, dtype=torch.float64) / max_steps", "torch.linspace(0, 1, max_steps, dtype=torch.float64)"),
+        ("torch.arange(max_steps + 1, dtype=torch.float64) / max_steps",
+         "torch.linspace(0, 1, max_steps, dtype=torch.float64)"),
         fails="beta_schedules_values", says="T + 1 points"),
     Bug("cosine computed in float32", "beta_schedules_impl",
         ("dtype=torch.float64) / max_steps", "dtype=torch.float32) / max_steps"),
@@ -64,7 +65,8 @@ BUGS = [
     Bug("cumprod of the betas", "noise_schedule_impl", (CUMPROD, "torch.cumprod(betas, dim=0)"),
         fails="noise_schedule_values", says="not of the betas"),
     Bug("alphas computed in place, overwriting the caller's betas", "noise_schedule_impl",
-        ("alphas = 1 - betas", "alphas = betas.neg_().add_(1)"), fails="noise_schedule_values", says="changed the betas"),
+        ("alphas = 1 - betas", "alphas = betas.neg_().add_(1)"), fails="noise_schedule_values",
+        says="changed the betas"),
     # forward process
     Bug("sqrt missing on alpha bar in q_sample", "forward_process_impl",
         (Q_SAMPLE, "return alpha_bar * x0 + torch.sqrt(1 - alpha_bar) * noise"),
@@ -119,7 +121,8 @@ BUGS = [
         fails="diffusion_loss_values", says="squared"),
     Bug("model sees the clean x0", "diffusion_loss_impl", (LOSS, "return F.mse_loss(model(x0, t), noise)"),
         fails="diffusion_loss_values", says="clean x0"),
-    Bug("model gets the 1-based step t + 1", "diffusion_loss_impl", (LOSS, "return F.mse_loss(model(x_t, t + 1), noise)"),
+    Bug("model gets the 1-based step t + 1", "diffusion_loss_impl",
+        (LOSS, "return F.mse_loss(model(x_t, t + 1), noise)"),
         fails="diffusion_loss_values", says="0-based"),
     Bug("returns a Python float", "diffusion_loss_impl", (LOSS, LOSS + ".item()"),
         fails="diffusion_loss_values", says="not a Python float"),
@@ -153,11 +156,13 @@ BUGS = [
         ("/ torch.sqrt(alpha_bar)\n    mean", "/ alpha_bar\n    mean"), fails="reverse_step_values",
         says="not by ᾱ_t", also_fails=AFTER_STEP),
     Bug("reverse noise ignores the generator", "reverse_step_impl",
-        ("z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)", "z = torch.randn_like(x_t)"),
+        ("z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)",
+         "z = torch.randn_like(x_t)"),
         fails="reverse_step_values", says="global random generator", also_fails=AFTER_STEP),
     # sample
     Bug("sampling with gradients enabled", "sampler_impl",
-        ("    with torch.no_grad():\n        x = torch.randn", "    with torch.enable_grad():\n        x = torch.randn"),
+        ("    with torch.no_grad():\n        x = torch.randn",
+         "    with torch.enable_grad():\n        x = torch.randn"),
         fails="sampler_values", says="gradients enabled"),
     Bug("steps run upwards", "sampler_impl", (LOOP, "range(schedule.max_steps)"), fails="sampler_values",
         says="downwards"),
@@ -170,7 +175,8 @@ BUGS = [
     Bug("generator not passed on", "sampler_impl", (STEP, "p_sample_step(model, x, t, schedule, variance)"),
         fails="sampler_values", says="global random generator"),
     Bug("keep_every counted from the first step", "sampler_impl",
-        ("if keep_every and t % keep_every == 0", "if keep_every and (schedule.max_steps - 1 - t) % keep_every == 0"), fails="sampler_values",
+        ("if keep_every and t % keep_every == 0",
+         "if keep_every and (schedule.max_steps - 1 - t) % keep_every == 0"), fails="sampler_values",
         says="t % keep_every == 0"),
     Bug("starts from uniform noise", "sampler_impl", ("x = torch.randn(shape,", "x = torch.rand(shape,"),
         fails="sampler_values", says="start from torch.randn"),
@@ -197,7 +203,8 @@ ALTERNATIVES = [
                 (f"    {DRAW_T}\n    {DRAW_NOISE}", f"    {DRAW_NOISE}\n    {DRAW_T}")),
     Alternative("reconstruct with rsqrt", "noise_img_impl",
                 ("/ torch.sqrt(alpha_bar)", "* torch.rsqrt(alpha_bar)")),
-    Alternative("loss as the mean of squares", "diffusion_loss_impl", (LOSS, "return ((model(x_t, t) - noise) ** 2).mean()")),
+    Alternative("loss as the mean of squares", "diffusion_loss_impl",
+                (LOSS, "return ((model(x_t, t) - noise) ** 2).mean()")),
     Alternative("x0-parametrised posterior mean", "reverse_step_impl",
                 (MEAN, "mean = (torch.sqrt(alpha_bar_prev) * beta * x0_pred\n"
                        "            + torch.sqrt(alpha) * (1 - alpha_bar_prev) * x_t) / (1 - alpha_bar)")),

@@ -11,114 +11,107 @@ from typing import Callable
 import torch
 from einops import repeat
 
-from ddpm_course.checking import case, check, expect_close, fail, seeded
-from ddpm_course.l3_diffusion import checks, oracle, reference, sampling_checks
+from ddpm_course.checking import case, check, expect_close, fail, isolated, seeded
+from ddpm_course.l3_diffusion import checks_forward, checks_sampling, closed_forms, reference, standins
 
 
 @check("linear_beta_schedule and cosine_beta_schedule (hidden)")
-def beta_schedules(linear_beta_schedule: Callable, cosine_beta_schedule: Callable) -> int:
-    checks.beta_schedules.__wrapped__(linear_beta_schedule, cosine_beta_schedule,
-                                      linear_cases=[(2, 0.1, 0.2), (13, 1e-3, 0.05)],
-                                      cosine_cases=[(1, 0.008), (17, 0.02), (1000, 0.008)])
+def beta_schedules(linear_beta_schedule: Callable, cosine_beta_schedule: Callable) -> None:
+    checks_forward.beta_schedules(linear_beta_schedule, cosine_beta_schedule,
+                                  linear_cases=[(2, 0.1, 0.2), (13, 1e-3, 0.05)],
+                                  cosine_cases=[(1, 0.008), (17, 0.02), (1000, 0.008)])
     with case("default arguments: linear_beta_schedule(1000) is Ho et al.'s schedule"):
-        checks.expect_linear(linear_beta_schedule, 1000, 1e-4, 0.02, defaults=True)
+        checks_forward.expect_linear_schedule(linear_beta_schedule, 1000, 1e-4, 0.02, defaults=True)
     with case("default arguments: cosine_beta_schedule(1000) uses s = 0.008"):
-        checks.expect_cosine(cosine_beta_schedule, 1000, 0.008, defaults=True)
-    return 7
+        checks_forward.expect_cosine(cosine_beta_schedule, 1000, 0.008, defaults=True)
 
 
 @check("NoiseSchedule (hidden)")
-def noise_schedule(NoiseSchedule: type) -> int:
+def noise_schedule(NoiseSchedule: type) -> None:
     cases = [reference.linear_beta_schedule(1000), reference.cosine_beta_schedule(1000),
              torch.tensor([0.3, 0.1, 0.6, 0.2], dtype=torch.float64), torch.tensor([0.5])]
-    checks.noise_schedule.__wrapped__(NoiseSchedule, cases)
+    checks_forward.noise_schedule(NoiseSchedule, cases)
     with case("schedule.double() converts the buffers of a cosine schedule, values intact"):
         betas = reference.cosine_beta_schedule(50)
         schedule = NoiseSchedule(betas).double()
-        checks.expect_schedule(schedule, betas.double())
-    return len(cases) + 2
+        checks_forward.expect_schedule(schedule, betas.double())
 
 
 @check("extract, q_step, q_sample and q_moments (hidden)")
-def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable) -> int:
+def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable) -> None:
     extract_cases = [(1, [0], (1, 3)), (4, [3, 2, 1, 0, 3], (5, 1, 1, 2, 2))]
     shapes = [(2, 3, 4, 4), (5,), (1, 1, 2, 2)]
-    n = checks.forward_cases(extract, q_step, q_sample, q_moments, oracle.Schedule(reference.cosine_beta_schedule(20)),
-                             extract_cases, shapes, seed=20)
-    n += checks.forward_cases(extract, q_step, q_sample, q_moments,
-                              oracle.linear_schedule(0.01, 0.3, 7, dtype=torch.float64), [], [(3, 2)], seed=40)
+    checks_forward.forward_cases(extract, q_step, q_sample, q_moments,
+                                 standins.Schedule(reference.cosine_beta_schedule(20)), extract_cases, shapes, seed=20)
+    checks_forward.forward_cases(extract, q_step, q_sample, q_moments,
+                                 standins.linear_schedule(0.01, 0.3, 7, dtype=torch.float64), [], [(3, 2)], seed=40)
     with case("iterating q_step agrees in distribution with q_moments (4000 copies of 3 pixels, 8 steps)"):
-        s = oracle.linear_schedule(0.05, 0.5, 10)
+        s = standins.linear_schedule(0.05, 0.5, 10)
         pixels = torch.tensor([1.0, 0.3, -0.8])
         x = repeat(pixels, "d -> n d", n=4000)
         generator = seeded(60)
         for t in range(8):
-            x, _ = oracle.isolated(q_step, x, torch.full((4000,), t), s, generator=generator)
+            x, _ = isolated(q_step, x, torch.full((4000,), t), s, generator=generator)
         alpha_bar = s.alpha_bars.double()[7]
         expect_close(x.mean(0), alpha_bar.sqrt() * pixels.double(), "empirical mean after 8 steps", atol=0.06,
                      rtol=0, hint="q_step should scale x_prev by sqrt(1 - β) and add sqrt(β) z")
         expect_close(x.var(0), (1 - alpha_bar).expand(3), "empirical variance after 8 steps", atol=0.08, rtol=0,
                      hint="q_step should add noise of variance β = betas[t]")
-    return n + 1
 
 
 @check("noise_img and reconstruct (hidden)")
-def noise_img(noise_img: Callable, reconstruct: Callable) -> int:
-    checks.noise_img.__wrapped__(noise_img, reconstruct, steps=3, seed=10)
+def noise_img(noise_img: Callable, reconstruct: Callable) -> None:
+    checks_forward.noise_img(noise_img, reconstruct, steps=3, seed=10)
     with case("T=1: every step is 0"):
-        s = oracle.linear_schedule(0.1, 0.1, 1)
-        t, _, _ = checks.expect_noise_img(noise_img, s, torch.randn(50, 2, generator=seeded(30)), 31)
+        s = standins.linear_schedule(0.1, 0.1, 1)
+        t, _, _ = checks_forward.expect_noise_img(noise_img, s, torch.randn(50, 2, generator=seeded(30)), 31)
         if t.any():
             fail(f"with T=1 every step should be 0, got {t.unique().tolist()}")
     with case("round trip: reconstruct(noise_img(img)) gives img back, cosine schedule T=1000, float64"):
-        s = oracle.Schedule(reference.cosine_beta_schedule(1000).double())
+        s = standins.Schedule(reference.cosine_beta_schedule(1000).double())
         img = torch.randn(16, 1, 3, 3, generator=seeded(32), dtype=torch.float64)
-        t, noise, x_t = checks.expect_noise_img(noise_img, s, img, 33)
+        t, noise, x_t = checks_forward.expect_noise_img(noise_img, s, img, 33)
         expect_close(reconstruct(x_t, t, noise, s), img, "reconstruct(x_t, t, noise)", atol=1e-6)
-    return 7
 
 
 @check("diffusion_loss (hidden)")
-def diffusion_loss(diffusion_loss: Callable) -> int:
-    sampling_checks.diffusion_loss.__wrapped__(diffusion_loss, [(3, 1, 4, 4), (2, 7), (5, 2)], steps=20)
+def diffusion_loss(diffusion_loss: Callable) -> None:
+    checks_sampling.diffusion_loss(diffusion_loss, [(3, 1, 4, 4), (2, 7), (5, 2)], steps=20)
     with case("a model that returns the exact noise scores 0"):
-        s = oracle.linear_schedule(0.02, 0.4, 10)
+        s = standins.linear_schedule(0.02, 0.4, 10)
         x0 = torch.randn(4, 3, 2, generator=seeded(40))
 
         def perfect(x_t, t):
-            a = oracle.coeff(s.alpha_bars, t, x_t).to(x_t.dtype)
+            a = closed_forms.coeff(s.alpha_bars, t, x_t).to(x_t.dtype)
             return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
-        loss, _ = oracle.isolated(diffusion_loss, perfect, x0, s, generator=seeded(41))
+        loss, _ = isolated(diffusion_loss, perfect, x0, s, generator=seeded(41))
         expect_close(loss, torch.tensor(0.0), "loss", atol=1e-6, hint="the loss is the error of the noise prediction")
-    return 5
 
 
 @check("p_sample_step (hidden)")
-def reverse_step(p_sample_step: Callable) -> int:
-    s = oracle.linear_schedule(0.05, 0.6, 5)
+def reverse_step(p_sample_step: Callable) -> None:
+    s = standins.linear_schedule(0.05, 0.6, 5)
     n = 0
     for t in range(5):
         for variance in ("beta", "beta_tilde"):
             with case(f"x_t of shape (2, 3), t={t} of T=5, variance={variance!r}"):
-                sampling_checks.expect_reverse_step(p_sample_step, s, (2, 3), t, variance, seed=50 + n)
+                checks_sampling.expect_reverse_step(p_sample_step, s, (2, 3), t, variance, seed=50 + n)
             n += 1
-    cosine = oracle.Schedule(reference.cosine_beta_schedule(1000))
+    cosine = standins.Schedule(reference.cosine_beta_schedule(1000))
     for t in (999, 500, 1):
         with case(f"cosine schedule T=1000, t={t}, x_t (2, 1, 3, 3), variance='beta_tilde'"):
-            sampling_checks.expect_reverse_step(p_sample_step, cosine, (2, 1, 3, 3), t, "beta_tilde", seed=70 + t)
+            checks_sampling.expect_reverse_step(p_sample_step, cosine, (2, 1, 3, 3), t, "beta_tilde", seed=70 + t)
     with case("float64 x_t, t=3 of T=5, variance='beta'"):
-        sampling_checks.expect_reverse_step(p_sample_step, s, (3, 2), 3, "beta", seed=80, dtype=torch.float64)
-    return n + 4
+        checks_sampling.expect_reverse_step(p_sample_step, s, (3, 2), 3, "beta", seed=80, dtype=torch.float64)
 
 
 @check("sample (hidden)")
-def sampler(sample: Callable) -> int:
-    sampling_checks.sampler.__wrapped__(sample, [((2, 1, 3, 3), "beta_tilde", 7), ((4, 2), "beta", 30)], steps=20)
+def sampler(sample: Callable) -> None:
+    checks_sampling.sampler(sample, [((2, 1, 3, 3), "beta_tilde", 7), ((4, 2), "beta", 30)], steps=20)
     with case("device='cpu' given as a string"):
-        s = oracle.linear_schedule(0.05, 0.4, 4)
-        model = oracle.FakeDenoiser(4)
-        (x, _), _ = oracle.isolated(sample, model, s, (2, 2), generator=seeded(90), device="cpu", progress=False)
-        expected, _ = oracle.sample(model, s, (2, 2), "beta", 90, 0)
+        s = standins.linear_schedule(0.05, 0.4, 4)
+        model = standins.FakeDenoiser(4)
+        (x, _), _ = isolated(sample, model, s, (2, 2), generator=seeded(90), device="cpu", progress=False)
+        expected, _ = closed_forms.sample(model, s, (2, 2), "beta", 90, 0)
         expect_close(x, expected, "x_0")
-    return 3

@@ -3,7 +3,7 @@
 `make test` asserts each Bug loses the points of `fails` with a message containing `says`,
 and each Alternative passes every check. Not released to students.
 """
-from ddpm_course.instructor.bank import Alternative, Bug
+from ddpm_course.mutations import Alternative, Bug
 
 STEPS = "(torch.arange(num_steps) * T // num_steps).flip(0).tolist()"
 PREV = "alpha_bars[timesteps[i + 1]] if i + 1 < len(timesteps)"

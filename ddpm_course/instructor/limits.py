@@ -1,8 +1,9 @@
 """Limits on the student code that autograding runs: time per cell, memory per kernel, output size.
 
-Graded notebooks are untrusted code. nbgrader_config.py plugs these classes into nbgrader's
-autograde pipeline, so `make autograde`, `make grade` and a plain `nbgrader autograde` all
-run with them:
+Limits, not a sandbox: graded code still runs as the grader (see README, "Security").
+nbgrader_config.py plugs these classes into nbgrader's autograde pipeline, so `make autograde`,
+`make grade` and a plain `nbgrader autograde` all run with them; their defaults are defined here,
+once, and the per-cell timeout in nbgrader_config.py:
 
 - `LimitedExecute` runs each notebook in a kernel started by `LimitedKernelManager`, which
   caps the kernel's address space (RLIMIT_AS): a runaway allocation raises MemoryError in

@@ -1,5 +1,7 @@
-"""Grading at class scale: does autograding score what the bug bank predicts, hide the hidden checks,
-grade in parallel exactly as in sequence, and give every bad submission a record of its own?
+"""Grading end to end (grade.py, with workers, triage, reports, limits and feedback at class scale):
+does autograding score what the bug bank predicts, hide the hidden checks, grade in parallel exactly
+as in sequence, and give every bad submission a record of its own? Each piece also has a fast test
+module of its own; this is the slim round trip, marked slow.
 
 Four gradings run at once, started by one module fixture, and the tests only read their outputs:
 - `graded` (in this process, 2 workers, the course's limits): a correct, a buggy and an
@@ -17,21 +19,17 @@ import html.parser
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from ddpm_course.instructor import bank, course, grade
-from ddpm_course.instructor.collect import zip_collect
-from ddpm_course.instructor.triage import triage, triage_one
+from ddpm_course.mutations import Bug
+from submissions import FIRST, first_code_cell, shadow_package, submit, with_new_cell
 
-# nbgrader's gradebook code trips SQLAlchemy warnings that say nothing about the grades
-pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
 LESSONS = course.lessons()
-FIRST = LESSONS[0]
 KINDS = ("correct", "buggy", "untouched")
 ROUND_TRIP = [(lesson, kind) for lesson in LESSONS for kind in KINDS]
 SEQUENTIAL = ("correct", "buggy")
@@ -41,7 +39,7 @@ TIMEOUT, MEMORY_MB = 30, 2560
 GRADE = [sys.executable, "-m", "ddpm_course.instructor.grade"]
 
 
-def first_bug(lesson: str) -> bank.Bug:
+def first_bug(lesson: str) -> Bug:
     return bank.bank(lesson).BUGS[0]
 
 
@@ -87,16 +85,6 @@ def hidden_lines(lesson: str, shown: str) -> list[str]:
     return sorted(line for line in lines if len(line) >= 20 and line not in shown)
 
 
-def submit(root: Path, student: str, lesson: str, notebook, name: str | None = None) -> Path:
-    path = root / "submitted" / student / lesson / (name or f"{lesson}.ipynb")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(notebook, str):
-        path.write_text(notebook)
-    else:
-        nbformat.write(notebook, path)
-    return path
-
-
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -120,19 +108,9 @@ def checks_after(lesson: str, answer: str) -> list[str]:
     return [course.grade_id(c) for c in solution.cells[cell_index(solution, answer):] if course.is_graded_test(c)]
 
 
-def first_code_cell(notebook) -> int:
-    return next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
-
-
 def with_code_on_top_of(notebook, grade_id: str, code: str):
     cell = notebook.cells[cell_index(notebook, grade_id)]
     cell.source = code + "\n" + cell.source
-    return notebook
-
-
-def with_new_cell(notebook, code: str):
-    """The notebook with a cell of `code` right after its imports."""
-    notebook.cells.insert(first_code_cell(notebook) + 1, nbformat.v4.new_code_cell(code))
     return notebook
 
 
@@ -144,17 +122,6 @@ def tampered(lesson: str):
     deleted = next(gid for gid in course.points(lesson) if gid not in {bug.fails, *bug.also_fails})
     del notebook.cells[cell_index(notebook, deleted)]
     return notebook, deleted
-
-
-def shadow_package(folder: Path) -> None:
-    """A fake ddpm_course whose checks and hidden checks pass anything, plus a checks.py."""
-    package = folder / "ddpm_course" / FIRST
-    package.mkdir(parents=True)
-    (folder / "ddpm_course" / "__init__.py").write_text("")
-    (folder / "ddpm_course" / "checking.py").write_text("def run_hidden(*args, **kwargs):\n    pass\n")
-    (package / "__init__.py").write_text("")
-    (package / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
-    (folder / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
 
 
 HOG = "def _hog():\n    chunks = []\n    while True:\n        chunks.append(bytearray(50_000_000))\n\n_hog()"
@@ -184,7 +151,7 @@ def troubled_class(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory) -> dict[str, Path]:  # conftest.py marks every test that uses it slow
     """Every grading of this module, started together so that they share the cores; returns the
     course root of each (and, for `make grade`, the folder of its stdout and stderr)."""
     roots = {name: tmp_path_factory.mktemp(name) for name in ("graded", "sequential", "troubled", "make_grade")}
@@ -278,9 +245,10 @@ def test_grades_csv_has_a_row_per_student_and_lesson(graded):
     """Does grades.csv hold one row per student x lesson, "missing" where a student handed nothing in?"""
     rows = read_csv(graded / "grades.csv")
     assert list(rows[0]) == ["student", "lesson", "score", "max_score", "status", "reason"]
-    assert sorted((r["student"], r["lesson"]) for r in rows) == sorted((k, l) for k in KINDS for l in LESSONS)
+    every = {(kind, lesson) for kind in KINDS for lesson in LESSONS}
+    assert sorted((r["student"], r["lesson"]) for r in rows) == sorted(every)
     missing = {(r["student"], r["lesson"]) for r in rows if r["status"] == "missing"}
-    assert missing == {(k, l) for k in KINDS for l in LESSONS} - set((kind, lesson) for lesson, kind in ROUND_TRIP)
+    assert missing == every - {(kind, lesson) for lesson, kind in ROUND_TRIP}
 
 
 def test_exercise_breakdown_counts_passes_per_check(graded):
@@ -390,36 +358,9 @@ def test_files_next_to_a_submission_never_reach_the_kernel(troubled):
     assert sorted(p.name for p in (root / "autograded" / "tampered_shadowed" / FIRST).iterdir()) == [f"{FIRST}.ipynb"]
 
 
-def test_files_next_to_a_notebook_would_shadow_the_course_package(tmp_path):
-    """Is the attack real: would a kernel started in the submission folder import the fake checks?"""
-    shadow_package(tmp_path)
-    result = subprocess.run([sys.executable, "-c", f"from ddpm_course.{FIRST} import checks; print(checks.__file__)"],
-                            cwd=tmp_path, capture_output=True, text=True)
-    assert Path(result.stdout.strip()) == tmp_path / "ddpm_course" / FIRST / "checks.py"
-
-
-def test_code_that_reaches_into_the_grader_is_flagged_for_review(tmp_path):
-    """Is a notebook that patches the checks or prints the hidden ones flagged, and the solution not?"""
-    cheat = with_new_cell(bank.submission(FIRST), "import ddpm_course.checking\n"
-                                                  "ddpm_course.checking.run_hidden = lambda *args: None")
-    submit(tmp_path, "cheat", FIRST, cheat)
-    submit(tmp_path, "honest", FIRST, bank.submission(FIRST))
-    assert "review by hand" in " ".join(triage_one(tmp_path, "cheat", FIRST).notes)
-    assert triage_one(tmp_path, "honest", FIRST).notes == []
-
-
-def test_zip_collect_turns_an_lms_download_into_submitted(tmp_path):
-    """Does `make collect` file each notebook of a Canvas-style zip under submitted/<student>/<lesson>/?"""
-    archive = tmp_path / "downloaded" / FIRST / "archive"
-    archive.mkdir(parents=True)
-    text = nbformat.writes(course.read(course.release_path(FIRST)))
-    with zipfile.ZipFile(archive / "submissions.zip", "w") as z:
-        z.writestr(f"smithjane_12345_678901_{FIRST}.ipynb", text)
-        z.writestr(f"doejohn_LATE_23456_789012_{FIRST}-1.ipynb", text)
-        z.writestr("leeann_34567_890123_Untitled.ipynb", text)
-    collected = zip_collect(tmp_path, FIRST)
-    assert [p.relative_to(tmp_path).as_posix() for p in collected] == [
-        f"submitted/doejohn/{FIRST}/{FIRST}.ipynb", f"submitted/leeann/{FIRST}/Untitled.ipynb",
-        f"submitted/smithjane/{FIRST}/{FIRST}.ipynb"]
-    tasks, records = triage(tmp_path)
-    assert sorted(t.student for t in tasks) == ["doejohn", "leeann", "smithjane"] and records == []
+@pytest.mark.parametrize("name", ["l2_unet.ipynb", "l2_unet/anything.ipynb"])
+def test_the_lesson_of_a_notebook_comes_from_its_name_or_folder(name, tmp_path):
+    """Is `make grade NB=...` told the lesson by the notebook's file name, or else its folder's?"""
+    assert grade.lesson_of(tmp_path / name) == "l2_unet"
+    with pytest.raises(SystemExit, match="cannot tell which lesson"):
+        grade.lesson_of(tmp_path / "homework.ipynb")

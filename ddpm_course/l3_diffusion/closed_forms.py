@@ -1,64 +1,18 @@
-"""Closed-form answers for the lesson 3 checks, in float64, and what known mistakes compute instead.
-
-The checks grade one exercise at a time, so they never build on the student's own schedule:
-`Schedule` stands in for `NoiseSchedule` (same buffers, same index convention: index t holds
-the paper's step t+1), and `FakeDenoiser` stands in for the network, with a prediction that is
-a known function of (x, t).
+"""Closed forms for the lesson 3 checks, in float64, and what known mistakes compute
+instead, each paired with the hint that names the mistake.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
 
 import torch
-from einops import rearrange
-from torch import Tensor, nn
+from torch import Tensor
 
-from ddpm_course.checking import expect_close, fail, seeded
+from ddpm_course.checking import seeded
+from ddpm_course.l3_diffusion.standins import FakeDenoiser, Schedule
 
 GENERATOR_HINT = ("your function drew from torch's global random generator: pass generator=generator to "
                   "torch.randn / torch.randint, as the docstring says")
-
-
-def isolated(fn: Callable, *args, **kwargs) -> tuple[Any, bool]:
-    """Call fn with the global RNG forked; return its result and whether it drew from the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        before = torch.random.get_rng_state()
-        out = fn(*args, **kwargs)
-        drew = not torch.equal(before, torch.random.get_rng_state())
-    return out, drew
-
-
-def expect_close_lazily(got, expected: Tensor, what: str, variants: Callable[[], list[tuple[Tensor, str]]],
-                        atol: float = 1e-5, rtol: float = 1e-4, hint: str | None = None) -> None:
-    """expect_close, computing the known mistakes' outputs only when `got` is wrong: most calls pass,
-    and the bank runs every check once per known bug."""
-    if (isinstance(got, Tensor) and got.shape == expected.shape
-            and torch.allclose(got.detach().double(), expected.double(), atol=atol, rtol=rtol)):
-        return
-    expect_close(got, expected, what, atol=atol, rtol=rtol, hint=hint, variants=variants())
-
-
-class Schedule(nn.Module):
-    """The buffers a NoiseSchedule has, computed in float64 and stored in the betas' dtype."""
-
-    def __init__(self, betas: Tensor) -> None:
-        super().__init__()
-        exact = betas.double()
-        self.register_buffer("betas", betas.clone())
-        self.register_buffer("alphas", (1 - exact).to(betas.dtype))
-        self.register_buffer("alpha_bars", torch.cumprod(1 - exact, dim=0).to(betas.dtype))
-
-    @property
-    def max_steps(self) -> int:
-        return self.betas.shape[0]
-
-    def __len__(self) -> int:
-        return self.max_steps
-
-
-def linear_schedule(beta_start: float, beta_end: float, max_steps: int, dtype=torch.float32) -> Schedule:
-    return Schedule(torch.linspace(beta_start, beta_end, max_steps, dtype=dtype))
 
 
 def cosine_betas(max_steps: int, s: float = 0.008, clip: float | None = 0.999, square: bool = True,
@@ -121,7 +75,7 @@ def q_step_variants(x: Tensor, t: Tensor, s: Schedule, z: Tensor) -> list[tuple[
     ]
 
 
-def reverse_step(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor, variance: str, *,
+def p_sample_step(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor, variance: str, *,
                  sigma_power: float = 0.5, noise_at_zero: bool = False, prev_is_current: bool = False,
                  tilde_inverted: bool = False, variance_swapped: bool = False, mean_alpha: str = "alpha",
                  mean_eps: str = "beta") -> tuple[Tensor, Tensor]:
@@ -144,7 +98,7 @@ def reverse_step(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor, varianc
     return mean + sigma2 ** sigma_power * z, x0_pred
 
 
-def reverse_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor,
+def p_sample_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor,
                           variance: str) -> list[tuple[Tensor, str]]:
     """What a wrong x_{t-1} looks like, with the hint that names the mistake."""
     mistakes = [
@@ -165,38 +119,7 @@ def reverse_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor
         ]
     else:
         mistakes.append((dict(variance_swapped=True), "variance='beta' means σ_t² = β_t; you used β̃_t"))
-    return [(reverse_step(x, t, eps, s, z, variance, **kwargs)[0], hint) for kwargs, hint in mistakes]
-
-
-class FakeDenoiser(nn.Module):
-    """A stand-in network: predicts scale * tanh(x) + 0.05 * (t + 1), and records how it was called.
-
-    It fails the check with a pointed message when called with steps that are not a (B,) long
-    tensor of 0-based indices, since that is the student's mistake, not the network's.
-    """
-
-    def __init__(self, max_steps: int) -> None:
-        super().__init__()
-        self.max_steps = max_steps
-        self.scale = nn.Parameter(torch.tensor(0.6))
-        self.calls: list[tuple[Tensor, Tensor, bool]] = []
-
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        if not isinstance(t, Tensor) or t.shape != (x.shape[0],) or t.dtype != torch.long:
-            got = f"{type(t).__name__} {tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else repr(t)
-            fail(f"the model was called with steps {got}; it takes t as a (B,) torch.long tensor, one step per "
-                 f"sample", "e.g. torch.full((B,), t, dtype=torch.long, device=x.device)")
-        if t.min() < 0 or t.max() >= self.max_steps:
-            fail(f"the model was called with step {int(t.max() if t.max() >= self.max_steps else t.min())}, "
-                 f"outside the 0-based steps 0..T-1 = 0..{self.max_steps - 1}",
-                 "do not add 1 to t: the code's steps are 0-based")
-        self.calls.append((x.detach().clone(), t.clone(), torch.is_grad_enabled()))
-        return self.scale * torch.tanh(x) + 0.05 * rearrange((t + 1).to(x.dtype), "b -> b" + " 1" * (x.dim() - 1))
-
-    def expected(self, x: Tensor, t: Tensor) -> Tensor:
-        """What forward returns, in float64."""
-        steps = (t + 1).double().reshape(-1, *[1] * (x.dim() - 1))
-        return self.scale.detach().double() * torch.tanh(x.double()) + 0.05 * steps
+    return [(p_sample_step(x, t, eps, s, z, variance, **kwargs)[0], hint) for kwargs, hint in mistakes]
 
 
 def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: str, seed: int,
@@ -211,7 +134,7 @@ def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: s
     for t in range(s.max_steps - 1, -1, -1):
         z = torch.randn(shape, generator=generator) if t > 0 else torch.zeros(shape)
         eps = model.expected(x, torch.full((shape[0],), t))
-        x, x0_pred = reverse_step(x, t, eps, s, z, variance)
+        x, x0_pred = p_sample_step(x, t, eps, s, z, variance)
         if keep_every and t % keep_every == 0:
             kept.append(x0_pred if keep == "x0_pred" else x)
     return x, kept

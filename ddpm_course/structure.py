@@ -1,5 +1,5 @@
-"""Structure checks of lesson 2: is each layer configured as the docstring prescribes, and how
-many parameters should a block have?
+"""Structure checks, part of the check framework: build a module reproducibly, check that each
+layer is configured as a docstring prescribes, and count parameters.
 
 Checking the configuration first means a wrong kernel size or group count is reported by
 name, instead of surfacing later as a size mismatch or a value that differs.
@@ -9,7 +9,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ddpm_course.checking import fail
+from ddpm_course.checking import fail, seeded
+
+
+def build(cls, *args, seed: int, what: str, **kwargs) -> nn.Module:
+    """cls(*args, **kwargs), initialised from a fixed seed without touching the global RNG."""
+    with torch.random.fork_rng():
+        # the CPU generator alone: torch.manual_seed also queues seeds for every accelerator
+        # backend, which costs more than building these small modules
+        torch.default_generator.manual_seed(seed)
+        module = cls(*args, **kwargs)
+    if not isinstance(module, nn.Module):
+        fail(f"{what} should be an nn.Module, got {type(module).__name__}")
+    return module
+
+
+def perturb(module: nn.Module, seed: int) -> None:
+    """Move every parameter off its initial value: GroupNorm's weight 1 and bias 0 would hide mistakes."""
+    params = list(module.parameters())
+    noise = torch.randn(sum(p.numel() for p in params), generator=seeded(seed)) * 0.1
+    with torch.no_grad():
+        for p, delta in zip(params, noise.split([p.numel() for p in params])):
+            p.add_(delta.view_as(p))
 
 
 def _padding(layer: nn.Module) -> tuple:
@@ -50,7 +71,7 @@ def expect_groupnorm(parent: nn.Module, name: str, what: str, groups: int, chann
     return layer
 
 
-def expect_linear(layer, what: str, fan_in: int, fan_out: int, hint: str | None = None) -> nn.Module:
+def expect_linear_layer(layer, what: str, fan_in: int, fan_out: int, hint: str | None = None) -> nn.Module:
     if not isinstance(layer, nn.Linear) or (layer.in_features, layer.out_features) != (fan_in, fan_out):
         fail(f"{what} should be nn.Linear({fan_in}, {fan_out}), found {describe(layer)}", hint)
     return layer
@@ -98,21 +119,14 @@ def parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def conv(cin: int, cout: int, kernel: int) -> int:
+def conv_parameters(cin: int, cout: int, kernel: int) -> int:
+    """Parameters of a square Conv2d (or ConvTranspose2d) with a bias."""
     return cin * cout * kernel * kernel + cout
 
 
-def linear(fan_in: int, fan_out: int) -> int:
+def linear_parameters(fan_in: int, fan_out: int) -> int:
+    """Parameters of a Linear with a bias."""
     return fan_in * fan_out + fan_out
-
-
-def attention_block_count(c: int) -> int:
-    return 2 * c + 4 * linear(c, c)
-
-
-def resblock_count(cin: int, cout: int, step_dim: int) -> int:
-    count = conv(cin, cout, 3) + 2 * cout + linear(step_dim, cout) + conv(cout, cout, 3) + 2 * cout
-    return count + conv(cin, cout, 1) if cin != cout else count
 
 
 def expect_parameter_count(module: nn.Module, expected: int, what: str, hint: str | None = None) -> None:

@@ -1,8 +1,8 @@
 """Visible checks of lesson 3, Parts 3 and 4: the training loss, the reverse step and the sampler.
 
-The model is `oracle.FakeDenoiser`, whose prediction is a known function of (x, t) and which
+The model is `standins.FakeDenoiser`, whose prediction is a known function of (x, t) and which
 records how it was called, so the checks can say *how* the model was misused, not only that
-the numbers differ. The graded cells reach these through `checks`.
+the numbers differ.
 """
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, seeded
-from ddpm_course.l3_diffusion import oracle
-from ddpm_course.l3_diffusion.oracle import GENERATOR_HINT, expect_close_lazily, isolated
+from ddpm_course.checking import case, check, expect_close, expect_close_lazily, expect_tensor, fail, isolated, seeded
+from ddpm_course.l3_diffusion import closed_forms, standins
+from ddpm_course.l3_diffusion.closed_forms import GENERATOR_HINT
 
 LOSS_HINT = ("F.mse_loss(model(x_t, t), noise) with (t, noise, x_t) from noise_img; the check recovers the noise "
              "from x_t, so a mistake in noise_img or q_sample shows here too")
 
 
-def expect_loss(diffusion_loss: Callable, s: oracle.Schedule, shape: tuple[int, ...], seed: int) -> None:
+def expect_loss(diffusion_loss: Callable, s: standins.Schedule, shape: tuple[int, ...], seed: int) -> None:
     """One call of diffusion_loss with a fake model: how the model was called, and the loss's value."""
     x0 = torch.randn(shape, generator=seeded(seed))
-    model = oracle.FakeDenoiser(s.max_steps)
+    model = standins.FakeDenoiser(s.max_steps)
     loss, drew = isolated(diffusion_loss, model, x0, s, generator=seeded(seed + 100))
     if len(model.calls) != 1:
         fail(f"the model was called {len(model.calls)} times; Algorithm 1 calls it once, on the whole noisy batch")
@@ -38,7 +38,7 @@ def expect_loss(diffusion_loss: Callable, s: oracle.Schedule, shape: tuple[int, 
     if not loss.requires_grad:
         fail("the loss carries no gradient to the model's parameters",
              "don't detach it, call .item() on it, or compute it under torch.no_grad()")
-    a = oracle.coeff(s.alpha_bars, t_in, x_in)
+    a = closed_forms.coeff(s.alpha_bars, t_in, x_in)
     noise = (x_in.double() - a.sqrt() * x0.double()) / (1 - a).sqrt()
     pred = model.expected(x_in, t_in)
     variants = [
@@ -50,7 +50,7 @@ def expect_loss(diffusion_loss: Callable, s: oracle.Schedule, shape: tuple[int, 
         ((pred - noise).pow(2).mean().sqrt(), "the loss is the mean squared error, without a square root"),
     ]
     if t_in.min() >= 1:
-        shifted = oracle.coeff(s.alpha_bars, t_in - 1, x_in)
+        shifted = closed_forms.coeff(s.alpha_bars, t_in - 1, x_in)
         shifted_noise = (x_in.double() - shifted.sqrt() * x0.double()) / (1 - shifted).sqrt()
         variants.append(((pred - shifted_noise).pow(2).mean(),
                          "the model got t + 1; pass it the 0-based t that x_t was made with"))
@@ -65,24 +65,23 @@ LOSS_CASES = [(6, 2, 3, 3), (1, 5)]
 
 
 @check("diffusion_loss")
-def diffusion_loss(diffusion_loss: Callable, cases=LOSS_CASES, steps: int = 8) -> int:
-    s = oracle.linear_schedule(0.02, 0.4, steps)
+def diffusion_loss(diffusion_loss: Callable, cases=LOSS_CASES, steps: int = 8) -> None:
+    s = standins.linear_schedule(0.02, 0.4, steps)
     for seed, shape in enumerate(cases):
         with case(f"x0 of shape {shape}, T={steps}, a fake model whose prediction is known"):
             expect_loss(diffusion_loss, s, shape, seed)
     with case("two calls with generators seeded alike give the same loss"):
         x0 = torch.randn(4, 3, generator=seeded(9))
-        model = oracle.FakeDenoiser(steps)
+        model = standins.FakeDenoiser(steps)
         first, second = (isolated(diffusion_loss, model, x0, s, generator=seeded(10))[0] for _ in range(2))
         if not torch.equal(first, second):
             fail("diffusion_loss is not reproducible with a seeded generator", "pass the generator on to noise_img")
-    return len(cases) + 1
 
 
-def expect_reverse_step(p_sample_step: Callable, s: oracle.Schedule, shape: tuple[int, ...], t: int, variance: str,
+def expect_reverse_step(p_sample_step: Callable, s: standins.Schedule, shape: tuple[int, ...], t: int, variance: str,
                         seed: int, dtype: torch.dtype = torch.float32) -> None:
     x = torch.randn(shape, generator=seeded(seed), dtype=dtype)
-    model = oracle.FakeDenoiser(s.max_steps)
+    model = standins.FakeDenoiser(s.max_steps)
     out, drew = isolated(p_sample_step, model, x, t, s, variance=variance, generator=seeded(seed + 100))
     if not (isinstance(out, tuple) and len(out) == 2):
         fail(f"p_sample_step should return a tuple (x_prev, x0_pred), got {type(out).__name__}")
@@ -95,14 +94,16 @@ def expect_reverse_step(p_sample_step: Callable, s: oracle.Schedule, shape: tupl
     x_prev, x0_pred = out
     eps = model.expected(x, steps)
     z = torch.randn(shape, generator=seeded(seed + 100), dtype=dtype)
-    expected_prev, expected_x0 = oracle.reverse_step(x, t, eps, s, z, variance)
+    expected_prev, expected_x0 = closed_forms.p_sample_step(x, t, eps, s, z, variance)
     a = s.alpha_bars.double()[t]
     expect_close(x0_pred, expected_x0, "x0_pred", variants=[
         ((x.double() - (1 - a).sqrt() * eps) / a, "divide by sqrt(ᾱ_t), not by ᾱ_t"),
         ((x.double() - (1 - a) * eps) / a.sqrt(), "the noise term is sqrt(1 - ᾱ_t) ε̂, with a square root"),
     ], hint="x0_pred = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t) with ᾱ_t = alpha_bars[t], as in reconstruct")
-    expect_close_lazily(x_prev, expected_prev, "x_prev", lambda: oracle.reverse_step_variants(x, t, eps, s, z, variance),
-                        hint=GENERATOR_HINT if drew else "compare with Algorithm 2 term by term: the mean, then sqrt(σ_t²) z "
+    expect_close_lazily(x_prev, expected_prev, "x_prev",
+                        lambda: closed_forms.p_sample_step_variants(x, t, eps, s, z, variance),
+                        hint=GENERATOR_HINT if drew else
+                        "compare with Algorithm 2 term by term: the mean, then sqrt(σ_t²) z "
                                                   "with z = torch.randn(x_t.shape, generator=generator, ...)")
 
 
@@ -111,18 +112,17 @@ REVERSE_CASES = [((3, 2, 4, 4), 6, "beta"), ((3, 2, 4, 4), 6, "beta_tilde"), ((2
 
 
 @check("p_sample_step")
-def reverse_step(p_sample_step: Callable, cases=REVERSE_CASES, steps: int = 10) -> int:
-    s = oracle.linear_schedule(0.02, 0.3, steps)
+def reverse_step(p_sample_step: Callable, cases=REVERSE_CASES, steps: int = 10) -> None:
+    s = standins.linear_schedule(0.02, 0.3, steps)
     for seed, (shape, t, variance) in enumerate(cases):
         with case(f"x_t of shape {shape}, t={t} of T={steps}, variance={variance!r}"):
             expect_reverse_step(p_sample_step, s, shape, t, variance, seed)
-    return len(cases)
 
 
-def expect_sampler(sample: Callable, s: oracle.Schedule, shape: tuple[int, ...], variance: str, keep_every: int,
+def expect_sampler(sample: Callable, s: standins.Schedule, shape: tuple[int, ...], variance: str, keep_every: int,
                    seed: int) -> None:
     T = s.max_steps
-    model = oracle.FakeDenoiser(T)
+    model = standins.FakeDenoiser(T)
     out, drew = isolated(sample, model, s, shape, variance=variance, generator=seeded(seed), progress=False,
                          keep_every=keep_every)
     if not (isinstance(out, tuple) and len(out) == 2):
@@ -138,12 +138,18 @@ def expect_sampler(sample: Callable, s: oracle.Schedule, shape: tuple[int, ...],
     if any(grad_enabled for _, _, grad_enabled in model.calls):
         fail("the model ran with gradients enabled", "wrap the sampling loop in `with torch.no_grad():`")
     expect_tensor(x, shape, "x_0", hint="the sample has the shape you asked for")
-    expected, expected_kept = oracle.sample(model, s, shape, variance, seed, keep_every)
-    other_variance = lambda: ([(oracle.sample(model, s, shape, "beta", seed, keep_every)[0],
-                                "pass `variance` on to p_sample_step")] if variance == "beta_tilde" else [])
+    expected, expected_kept = closed_forms.sample(model, s, shape, variance, seed, keep_every)
+
+    def other_variance() -> list[tuple[Tensor, str]]:
+        if variance != "beta_tilde":
+            return []
+        return [(closed_forms.sample(model, s, shape, "beta", seed, keep_every)[0],
+                 "pass `variance` on to p_sample_step")]
+
     expect_close_lazily(x, expected, "x_0", other_variance,
-                        hint=GENERATOR_HINT if drew else "start from torch.randn(shape, generator=generator, device=device), "
-                                                  "then x = p_sample_step(model, x, t, schedule, variance, generator)")
+                        hint=GENERATOR_HINT if drew else
+                        "start from torch.randn(shape, generator=generator, device=device), "
+                        "then x = p_sample_step(model, x, t, schedule, variance, generator)")
     at = [t for t in expected_steps if keep_every and t % keep_every == 0]
     if not isinstance(kept, list) or len(kept) != len(expected_kept):
         fail(f"with T={T} and keep_every={keep_every}, sample should return a list of {len(at)} x0 predictions "
@@ -151,11 +157,12 @@ def expect_sampler(sample: Callable, s: oracle.Schedule, shape: tuple[int, ...],
              "keep x0_pred whenever t % keep_every == 0; none when keep_every is 0")
 
     def mistakes(index: int, step: int) -> list[tuple[Tensor, str]]:
-        kept_x = oracle.sample(model, s, shape, variance, seed, keep_every, keep="x_t")[1]
-        every_step = oracle.sample(model, s, shape, variance, seed, keep_every=1)[1]
+        kept_x = closed_forms.sample(model, s, shape, variance, seed, keep_every, keep="x_t")[1]
+        every_step = closed_forms.sample(model, s, shape, variance, seed, keep_every=1)[1]
         return [(kept_x[index], "keep the x0 predictions, not x_t")] + [
             (pred, f"you kept the x0 prediction of step t = {other}; keep those of the steps with "
-                   f"t % keep_every == 0: t = {at}") for other, pred in zip(expected_steps, every_step) if other != step]
+                   f"t % keep_every == 0: t = {at}")
+            for other, pred in zip(expected_steps, every_step) if other != step]
 
     for index, (got, want, step) in enumerate(zip(kept, expected_kept, at)):
         expect_close_lazily(got, want, f"the x0 prediction kept at t = {step}", lambda: mistakes(index, step))
@@ -165,9 +172,8 @@ SAMPLER_CASES = [((3, 2, 2), "beta", 2), ((1, 4), "beta_tilde", 1), ((2, 3), "be
 
 
 @check("sample")
-def sampler(sample: Callable, cases=SAMPLER_CASES, steps: int = 6) -> int:
-    s = oracle.linear_schedule(0.05, 0.4, steps)
+def sampler(sample: Callable, cases=SAMPLER_CASES, steps: int = 6) -> None:
+    s = standins.linear_schedule(0.05, 0.4, steps)
     for seed, (shape, variance, keep_every) in enumerate(cases):
         with case(f"shape {shape}, T={steps}, variance={variance!r}, keep_every={keep_every}, a fake model"):
             expect_sampler(sample, s, shape, variance, keep_every, seed)
-    return len(cases)

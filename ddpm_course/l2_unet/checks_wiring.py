@@ -1,15 +1,13 @@
 """Visible checks of DownBlock, MidBlock and UpBlock: their layers, then their wiring, with
-their sub-blocks replaced by stand-ins (standins.py)."""
+their sub-blocks replaced by stand-ins (standins.py), so their values depend on their own wiring only."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from ddpm_course import structure as st
 from ddpm_course.checking import case, check, expect_close, fail, seeded
-from ddpm_course.l2_unet import structure as st
-from ddpm_course.l2_unet.fixtures import build, perturb
 from ddpm_course.l2_unet.standins import StandIn, concat_input_check
-
 
 # ---------------------------------------------------------------- DownBlock and MidBlock
 # (batch, channels_in, channels_out, time_emb_dim, groups, downsample, attention, height, width)
@@ -40,9 +38,9 @@ def downblock_structure(block, cin, cout, tdim, groups, downsample, attention, w
     elif not isinstance(getattr(block, "downsample", None), nn.Identity):
         fail(f"{what}.downsample should be nn.Identity() when downsample=False, found "
              f"{st.describe(getattr(block, 'downsample', None))}")
-    own = st.conv(cout, cout, 4) if downsample else 0
-    st.expect_parameter_count(block, own + sum(st.parameters(getattr(block, n)) for n in ("block1", "block2", "attention")),
-                              what)
+    own = st.conv_parameters(cout, cout, 4) if downsample else 0
+    blocks = sum(st.parameters(getattr(block, n)) for n in ("block1", "block2", "attention"))
+    st.expect_parameter_count(block, own + blocks, what)
 
 
 def unpack_pair(got, expected_out: Tensor, what: str) -> tuple[Tensor, Tensor]:
@@ -57,14 +55,14 @@ def unpack_pair(got, expected_out: Tensor, what: str) -> tuple[Tensor, Tensor]:
 
 
 @check("DownBlock")
-def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> int:
+def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> None:
     for seed, (B, cin, cout, tdim, groups, downsample, attention, H, W) in enumerate(cases):
         what = f"DownBlock({cin}, {cout}, {tdim}, {groups}, downsample={downsample}, attention={attention})"
         with case(f"B={B}, {cin} -> {cout} channels, time_emb_dim={tdim}, groups={groups}, "
                   f"downsample={downsample}, attention={attention}, H={H}, W={W}"):
-            block = build(DownBlock, cin, cout, tdim, groups, downsample, attention, seed=seed, what=what)
+            block = st.build(DownBlock, cin, cout, tdim, groups, downsample, attention, seed=seed, what=what)
             downblock_structure(block, cin, cout, tdim, groups, downsample, attention, what)
-            perturb(block, seed)
+            st.perturb(block, seed)
             block.block1 = StandIn(cin, cout, tdim, seed, f"{what}.block1")
             block.block2 = StandIn(cout, cout, tdim, seed + 1, f"{what}.block2")
             if attention:
@@ -85,7 +83,6 @@ def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> int:
             expect_close(got_skip, skip, "skip", hint="the skip is the AttentionBlock's output, before downsampling",
                          variants=[(h2, "the skip is taken before the attention: it is the AttentionBlock's output"),
                                    (h1, "the skip is block1's output; it is the AttentionBlock's output")])
-    return len(cases)
 
 
 # (batch, mid_dim, time_emb_dim, groups, height, width)
@@ -93,18 +90,19 @@ MIDBLOCK_CASES = [(2, 8, 12, 2, 4, 4), (1, 12, 16, 3, 3, 5)]
 
 
 @check("MidBlock")
-def midblock(MidBlock, cases=MIDBLOCK_CASES) -> int:
+def midblock(MidBlock, cases=MIDBLOCK_CASES) -> None:
     for seed, (B, C, tdim, groups, H, W) in enumerate(cases):
         what = f"MidBlock({C}, {tdim}, {groups})"
         with case(f"B={B}, C={C}, time_emb_dim={tdim}, groups={groups}, H={H}, W={W}"):
-            block = build(MidBlock, C, tdim, groups, seed=seed, what=what)
+            block = st.build(MidBlock, C, tdim, groups, seed=seed, what=what)
             for name in ("block1", "block2"):
                 st.expect_built_as(getattr(block, name, None), f"{what}.{name}", "ResidualBlock", C, C, tdim, groups)
             st.expect_built_as(getattr(block, "attention", None), f"{what}.attention", "AttentionBlock", C)
             if block.block1 is block.block2:
-                fail(f"{what}.block1 and .block2 are the same module", "build two ResidualBlocks, each with its own weights")
-            st.expect_parameter_count(block, sum(st.parameters(getattr(block, n)) for n in ("block1", "attention", "block2")),
-                                      what)
+                fail(f"{what}.block1 and .block2 are the same module",
+                     "build two ResidualBlocks, each with its own weights")
+            blocks = sum(st.parameters(getattr(block, n)) for n in ("block1", "attention", "block2"))
+            st.expect_parameter_count(block, blocks, what)
             b1, att, b2 = (StandIn(C, C, tdim, seed, f"{what}.block1"), StandIn(C, C, 0, seed + 1, f"{what}.attention"),
                            StandIn(C, C, tdim, seed + 2, f"{what}.block2"))
             block.block1, block.attention, block.block2 = b1, att, b2
@@ -121,7 +119,6 @@ def midblock(MidBlock, cases=MIDBLOCK_CASES) -> int:
                     (b1(att(b2(x, t)), t), "block1 and block2 are swapped: block1 runs first"),
                 ]
             expect_close(got, expected, hint="block2(attention(block1(x)))", variants=variants)
-    return len(cases)
 
 
 # ---------------------------------------------------------------- UpBlock
@@ -133,7 +130,8 @@ UPBLOCK_CASES = [(2, 4, 8, 12, 2, True, True, 3, 2), (1, 8, 8, 16, 4, False, Tru
 
 def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention, what) -> None:
     st.expect_built_as(getattr(block, "block1", None), f"{what}.block1", "ResidualBlock", 2 * dim_out, dim_in, tdim,
-                       groups, hint="block1 takes x and skip concatenated, 2 * dim_out channels, and maps them to dim_in")
+                       groups,
+                       hint="block1 takes x and skip concatenated, 2 * dim_out channels, and maps them to dim_in")
     st.expect_built_as(getattr(block, "block2", None), f"{what}.block2", "ResidualBlock", dim_in, dim_in, tdim, groups)
     expect_attention(block, dim_in, attention, what)
     if upsample:
@@ -142,20 +140,20 @@ def upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention,
     elif not isinstance(getattr(block, "upsample", None), nn.Identity):
         fail(f"{what}.upsample should be nn.Identity() when upsample=False, found "
              f"{st.describe(getattr(block, 'upsample', None))}")
-    own = st.conv(dim_in, dim_in, 4) if upsample else 0
-    st.expect_parameter_count(block, own + sum(st.parameters(getattr(block, n)) for n in ("block1", "block2", "attention")),
-                              what)
+    own = st.conv_parameters(dim_in, dim_in, 4) if upsample else 0
+    blocks = sum(st.parameters(getattr(block, n)) for n in ("block1", "block2", "attention"))
+    st.expect_parameter_count(block, own + blocks, what)
 
 
 @check("UpBlock")
-def upblock(UpBlock, cases=UPBLOCK_CASES) -> int:
+def upblock(UpBlock, cases=UPBLOCK_CASES) -> None:
     for seed, (B, dim_in, dim_out, tdim, groups, upsample, attention, H, W) in enumerate(cases):
         what = f"UpBlock({dim_in}, {dim_out}, {tdim}, {groups}, upsample={upsample}, attention={attention})"
         with case(f"B={B}, dim_in={dim_in}, dim_out={dim_out}, time_emb_dim={tdim}, groups={groups}, "
                   f"upsample={upsample}, attention={attention}, H={H}, W={W}"):
-            block = build(UpBlock, dim_in, dim_out, tdim, groups, upsample, attention, seed=seed, what=what)
+            block = st.build(UpBlock, dim_in, dim_out, tdim, groups, upsample, attention, seed=seed, what=what)
             upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention, what)
-            perturb(block, seed)
+            st.perturb(block, seed)
             block.block1 = StandIn(2 * dim_out, dim_in, tdim, seed, f"{what}.block1")
             block.block1.input_check = concat_input_check((B, dim_out, H, W), f"{what}.block1")
             block.block2 = StandIn(dim_in, dim_in, tdim, seed + 1, f"{what}.block2")
@@ -168,7 +166,6 @@ def upblock(UpBlock, cases=UPBLOCK_CASES) -> int:
             expected, variants = upblock_variants(block, x, t, skip)
             expect_close(got, expected, hint="upsample(attention(block2(block1(cat([x, skip], dim=1)))))",
                          variants=variants)
-    return len(cases)
 
 
 def upblock_variants(block: nn.Module, x: Tensor, t: Tensor, skip: Tensor) -> tuple[Tensor, list]:

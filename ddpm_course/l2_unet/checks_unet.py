@@ -5,11 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ddpm_course import structure as st
 from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, seeded
-from ddpm_course.l2_unet import structure as st
-from ddpm_course.l2_unet.fixtures import build, perturb
 from ddpm_course.l2_unet.standins import StandIn, StandInDown, StandInUp
-
 
 # ---------------------------------------------------------------- Unet
 # (batch, image_shape, channels, dim_mults, groups, attention_levels); None: the default, left out of the call
@@ -56,8 +54,8 @@ def unet_structure(unet, image_shape, channels, dim_mults, groups, attention_lev
             or type(embedding[0]).__name__ != "SinusoidalPositionEmbeddings" \
             or getattr(embedding[0], "embedding_size", None) != channels or not isinstance(embedding[2], nn.GELU):
         fail(f"{what}.step_embedding should be {wanted}, found {st.describe(embedding)}")
-    st.expect_linear(embedding[1], f"{what}.step_embedding[1]", channels, tdim)
-    st.expect_linear(embedding[3], f"{what}.step_embedding[3]", tdim, tdim)
+    st.expect_linear_layer(embedding[1], f"{what}.step_embedding[1]", channels, tdim)
+    st.expect_linear_layer(embedding[3], f"{what}.step_embedding[3]", tdim, tdim)
     st.expect_conv(unet, "input_conv", what, image_channels, channels, 7, padding=3)
     pairs = channel_pairs(channels, dim_mults)
     last = len(pairs) - 1
@@ -90,8 +88,9 @@ def unet_structure(unet, image_shape, channels, dim_mults, groups, attention_lev
     st.expect_built_as(getattr(unet, "final_block", None), f"{what}.final_block", "ResidualBlock", channels, channels,
                        tdim, groups)
     st.expect_conv(unet, "output_conv", what, channels, image_channels, 1)
-    own = st.linear(channels, tdim) + st.linear(tdim, tdim) + st.conv(image_channels, channels, 7) \
-        + st.conv(channels, image_channels, 1)
+    own = st.linear_parameters(channels, tdim) + st.linear_parameters(tdim, tdim) \
+        + st.conv_parameters(image_channels, channels, 7) \
+        + st.conv_parameters(channels, image_channels, 1)
     blocks = [*unet.downs, unet.mid, *unet.ups, unet.final_block]
     st.expect_parameter_count(unet, own + sum(st.parameters(block) for block in blocks), what)
 
@@ -135,13 +134,13 @@ def unet_variants(unet: nn.Module, x: Tensor, steps: Tensor) -> tuple[Tensor, li
 
 
 @check("Unet")
-def unet(Unet, cases=UNET_CASES) -> int:
+def unet(Unet, cases=UNET_CASES) -> None:
     for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
         what, kwargs = unet_call(image_shape, channels, dim_mults, groups, attention_levels)
         with case(f"B={B}, {what}"):
-            model = build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
+            model = st.build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
             unet_structure(model, image_shape, channels, dim_mults, groups, attention_levels, what)
-            perturb(model, seed)
+            st.perturb(model, seed)
             use_standins(model, channels, dim_mults, seed)
             x = torch.randn(B, *image_shape, generator=seeded(seed))
             steps = torch.randint(0, 1000, (B,), generator=seeded(seed + 1))
@@ -149,7 +148,6 @@ def unet(Unet, cases=UNET_CASES) -> int:
             expected, variants = unet_variants(model, x, steps)
             expect_close(got, expected, atol=1e-4, hint="compare forward with steps 1-6 of the description",
                          variants=variants)
-    return len(cases)
 
 
 # ---------------------------------------------------------------- Unet properties
@@ -176,14 +174,14 @@ def unet_validation(Unet, bad_shapes=BAD_SHAPES, bad_channels=BAD_CHANNELS) -> N
         what = f"Unet({image_shape}, channels=8, dim_mults={dim_mults}, groups=2)"
         bad = next(size for size in image_shape[1:] if size % 2 ** (len(dim_mults) - 1))
         with case(f"{what}: {bad} cannot be halved {len(dim_mults) - 1} times"):
-            expect_value_error(lambda: build(Unet, image_shape, 8, dim_mults, 2, seed=0, what=what), what,
+            expect_value_error(lambda: st.build(Unet, image_shape, 8, dim_mults, 2, seed=0, what=what), what,
                                [(str(bad),), ("dim_mults", str(dim_mults))],
                                "check H and W % 2 ** (len(dim_mults) - 1) in __init__, and name the image shape "
                                "and dim_mults in the message")
     for channels, dim_mults, groups, named in bad_channels:
         what = f"Unet((1, 8, 8), channels={channels}, dim_mults={dim_mults}, groups={groups})"
         with case(f"{what}: {channels} channels do not split into {groups} groups and 4 heads"):
-            expect_value_error(lambda: build(Unet, (1, 8, 8), channels, dim_mults, groups, seed=0, what=what), what,
+            expect_value_error(lambda: st.build(Unet, (1, 8, 8), channels, dim_mults, groups, seed=0, what=what), what,
                                [(named,)], "every channel count channels * m must be divisible by groups and by 4")
 
 
@@ -216,7 +214,7 @@ def fashion_mnist_shapes(Unet) -> None:
     what = "Unet((1, 28, 28), channels=8, dim_mults=(1, 2, 4), groups=2)"
     with case(f"Fashion-MNIST, {what}: 28 -> 14 -> 7 -> 14 -> 28"):
         try:
-            model = build(Unet, (1, 28, 28), 8, (1, 2, 4), 2, seed=0, what=what)
+            model = st.build(Unet, (1, 28, 28), 8, (1, 2, 4), 2, seed=0, what=what)
         except ValueError as err:
             fail(f"{what} raised ValueError({str(err)!r}), but 28 can be halved twice: only 2 of the 3 DownBlocks "
                  f"downsample", "H and W must be divisible by 2 ** (len(dim_mults) - 1)")
@@ -227,19 +225,20 @@ def fashion_mnist_shapes(Unet) -> None:
 
 
 @check("Unet properties")
-def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2)) -> int:
+def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2)) -> None:
     unet_validation(Unet)
     if fashion:
         fashion_mnist_shapes(Unet)
     image_shape, channels, dim_mults, groups = small
     what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
     with case(f"{what}: the same image at steps 5 and 600"):
-        model = build(Unet, image_shape, channels, dim_mults, groups, seed=1, what=what)
+        model = st.build(Unet, image_shape, channels, dim_mults, groups, seed=1, what=what)
         x = torch.randn(1, *image_shape, generator=seeded(1)).expand(2, *image_shape)
         out = model(x, torch.tensor([5, 600]))
         if (out[0] - out[1]).abs().max() < 1e-6:
             fail("the same image at steps 5 and 600 gives the same output: the step has no effect",
-                 "the Unet passes step_embedding(num_steps) to every block, and each ResidualBlock adds time_proj of it")
+                 "the Unet passes step_embedding(num_steps) to every block, and each ResidualBlock adds "
+                 "time_proj of it")
     with case(f"{what}: gradients after one backward pass"):
         target = torch.randn(2, *image_shape, generator=seeded(3))
         (out * target).sum().backward()
@@ -250,4 +249,3 @@ def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2))
             fail(f"{len(dead)} of {len(params)} parameters got no gradient: {', '.join(dead[:5])}"
                  + (", ..." if len(dead) > 5 else ""),
                  "something cuts them off: a .detach(), a torch.no_grad() block, or a module built but never used")
-    return len(BAD_SHAPES) + len(BAD_CHANNELS) + 2 + fashion

@@ -1,0 +1,158 @@
+"""Visible checks of AttentionBlock and ResidualBlock: their layers and parameter counts, then their
+values, compared with the composition the diagrams show, computed from the student's own layers.
+`cases` lets the hidden checks rerun the same logic on more cases.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from ddpm_course import structure as st
+from ddpm_course.checking import case, check, expect_close, fail, seeded
+
+
+def pointwise(layer: nn.Module, x: Tensor) -> Tensor:
+    """Apply a 1x1 Conv2d, an nn.Linear over the channels, or an Identity to (B, C, H, W)."""
+    if isinstance(layer, nn.Linear):
+        return rearrange(layer(rearrange(x, "b c h w -> b h w c")), "b h w c -> b c h w")
+    return layer(x)
+
+
+def attention_block_parameters(c: int) -> int:
+    """GroupNorm(1, c) and the four c -> c projections of SelfAttention."""
+    return 2 * c + 4 * st.linear_parameters(c, c)
+
+
+def resblock_parameters(cin: int, cout: int, step_dim: int) -> int:
+    """Two 3x3 convs with their GroupNorms, the step projection, and a 1x1 conv when the channels change."""
+    count = (st.conv_parameters(cin, cout, 3) + 2 * cout + st.linear_parameters(step_dim, cout)
+             + st.conv_parameters(cout, cout, 3) + 2 * cout)
+    return count + st.conv_parameters(cin, cout, 1) if cin != cout else count
+
+
+# ---------------------------------------------------------------- AttentionBlock
+ATTENTION_BLOCK_CASES = [(2, 8, 4, 5), (1, 12, 3, 3)]
+ATTENTION_BLOCK_HINT = "the block computes x + attention(norm(x))"
+
+
+def attention_block_structure(block: nn.Module, C: int, what: str) -> None:
+    st.expect_groupnorm(block, "norm", what, 1, C,
+                        hint="the AttentionBlock normalises with a single group: nn.GroupNorm(1, channels)")
+    attention = getattr(block, "attention", None)
+    if type(attention).__name__ != "SelfAttention" or getattr(attention, "channels", None) != C:
+        fail(f"{what}.attention should be SelfAttention({C}, num_heads=4) from lesson 1, "
+             f"found {st.describe(attention)}")
+    if attention.num_heads != 4:
+        fail(f"{what}.attention should have 4 heads, found {attention.num_heads}",
+             "SelfAttention(channels, num_heads=4)")
+    st.expect_parameter_count(block, attention_block_parameters(C), what)
+
+
+def attention_block_variants(block: nn.Module, x: Tensor) -> tuple[Tensor, list]:
+    """x + attention(norm(x)) with the block's own layers, and what known mistakes output."""
+    with torch.no_grad():
+        norm, attention = block.norm, block.attention
+        normed = norm(x)
+        return x + attention(normed), [
+            (attention(normed), "the residual add is missing: return x + attention(norm(x))"),
+            (x + attention(x), "the GroupNorm is not applied: attend to norm(x), then add x"),
+            (normed + attention(normed), "you added the normalised input; add the original x: x + attention(norm(x))"),
+            (norm(x + attention(x)), "that is post-norm (normalising the sum); this block normalises first: "
+                                     "x + attention(norm(x))"),
+        ]
+
+
+@check("AttentionBlock")
+def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> None:
+    for seed, (B, C, H, W) in enumerate(cases):
+        what = f"AttentionBlock({C})"
+        with case(f"B={B}, C={C}, H={H}, W={W}"):
+            block = st.build(AttentionBlock, C, seed=seed, what=what)
+            attention_block_structure(block, C, what)
+            st.perturb(block, seed)
+            x = torch.randn(B, C, H, W, generator=seeded(seed)) * 2 + 0.5
+            got = block(x)
+            expected, variants = attention_block_variants(block, x)
+            expect_close(got, expected, hint=ATTENTION_BLOCK_HINT, variants=variants)
+
+
+# ---------------------------------------------------------------- ResidualBlock
+# (batch, input_channels, output_channels, step_dim, groups, height, width)
+RESBLOCK_CASES = [(2, 4, 8, 12, 2, 5, 6), (1, 8, 8, 16, 4, 3, 3)]
+RESBLOCK_HINT = ("compare with the diagram stage by stage: conv1 -> norm1 -> SiLU, + time_proj(time_emb), "
+                 "conv2 -> norm2 -> SiLU, + residual(x)")
+
+
+def resblock_structure(block: nn.Module, cin: int, cout: int, step_dim: int, groups: int, what: str) -> None:
+    st.expect_conv(block, "conv1", what, cin, cout, 3, padding=1)
+    st.expect_groupnorm(block, "norm1", what, groups, cout)
+    proj = getattr(block, "time_proj", None)
+    if not isinstance(proj, nn.Sequential) or len(proj) != 2 or not isinstance(proj[0], nn.SiLU):
+        fail(f"{what}.time_proj should be nn.Sequential(nn.SiLU(), nn.Linear({step_dim}, {cout})), "
+             f"found {st.describe(proj)}", "the step embedding goes through SiLU, then a Linear to output_channels")
+    st.expect_linear_layer(proj[1], f"{what}.time_proj[1]", step_dim, cout)
+    st.expect_conv(block, "conv2", what, cout, cout, 3, padding=1)
+    st.expect_groupnorm(block, "norm2", what, groups, cout)
+    residual = getattr(block, "residual", None)
+    if cin == cout and not isinstance(residual, nn.Identity):
+        fail(f"{what}.residual should be nn.Identity(): input and output have {cin} channels; found "
+             f"{st.describe(residual)}", "only a block that changes the channel count needs the 1x1 conv")
+    if cin != cout and isinstance(residual, nn.Linear):
+        st.expect_linear_layer(residual, f"{what}.residual", cin, cout)
+    elif cin != cout:
+        residual_hint = (f"x has {cin} channels and the main branch {cout}: a 1x1 convolution brings x to "
+                         f"output_channels so that the branches can be added")
+        if not isinstance(residual, nn.Conv2d):
+            fail(f"{what}.residual should be a 1x1 nn.Conv2d({cin}, {cout}, kernel_size=1), found "
+                 f"{st.describe(residual)}", residual_hint)
+        st.expect_conv(block, "residual", what, cin, cout, 1, hint=residual_hint)
+    st.expect_parameter_count(block, resblock_parameters(cin, cout, step_dim), what)
+
+
+def resblock_variants(block: nn.Module, x: Tensor, t: Tensor) -> tuple[Tensor, list]:
+    """The block's output from its own layers, and what known mistakes output."""
+    with torch.no_grad():
+        act = F.silu
+        linear = block.time_proj[1]
+        step = rearrange(linear(act(t)), "b c -> b c 1 1")
+        residual = pointwise(block.residual, x)
+        pre = block.norm1(block.conv1(x))
+        h1 = act(pre)
+
+        def stage2(h: Tensor) -> Tensor:
+            return act(block.norm2(block.conv2(h)))
+
+        swapped_order = block.norm2(act(block.conv2(block.norm1(act(block.conv1(x))) + step)))
+        return stage2(h1 + step) + residual, [
+            (stage2(h1) + step + residual, "the step embedding is added after the second conv stage; add it between "
+                                           "the stages: after the first SiLU, before conv2"),
+            (stage2(act(pre + step)) + residual, "the step embedding is added before the first SiLU; add it after: "
+                                                 "h = SiLU(GroupNorm(conv1(x))) + step"),
+            (stage2(act(block.norm1(block.conv1(x) + step))) + residual,
+             "the step embedding is added before the first GroupNorm; add it after the first SiLU"),
+            (stage2(h1 + rearrange(linear(t), "b c -> b c 1 1")) + residual,
+             "the step embedding skipped the SiLU: apply the whole time_proj (SiLU, then Linear)"),
+            (stage2(h1) + residual, "the step embedding is never added: add time_proj(time_emb), viewed as "
+                                    "(B, C_out, 1, 1), after the first stage"),
+            (stage2(h1 + step), "the residual branch is missing: return h + residual(x)"),
+            (act(block.norm2(block.conv2(h1 + step)) + residual),
+             "the residual is added before the last SiLU; add it after: SiLU(GroupNorm(conv2(h))) + residual(x)"),
+            (swapped_order + residual, "each stage is conv -> GroupNorm -> SiLU; you applied SiLU before GroupNorm"),
+        ]
+
+
+@check("ResidualBlock")
+def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> None:
+    for seed, (B, cin, cout, step_dim, groups, H, W) in enumerate(cases):
+        what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
+        with case(f"B={B}, {cin} -> {cout} channels, step_dim={step_dim}, groups={groups}, H={H}, W={W}"):
+            block = st.build(ResidualBlock, cin, cout, step_dim, groups, seed=seed, what=what)
+            resblock_structure(block, cin, cout, step_dim, groups, what)
+            st.perturb(block, seed)
+            x = torch.randn(B, cin, H, W, generator=seeded(seed)) * 2
+            t = torch.randn(B, step_dim, generator=seeded(seed + 50)) * 3
+            got = block(x, t)
+            expected, variants = resblock_variants(block, x, t)
+            expect_close(got, expected, hint=RESBLOCK_HINT, variants=variants)

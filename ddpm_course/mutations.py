@@ -1,0 +1,41 @@
+"""Known bugs and valid alternatives of an exercise, written as textual edits of its solution cell.
+
+Each lesson's `bugs.py` lists them; the bank (`ddpm_course.instructor.bank`) applies each edit
+to the solution notebook and grades the result. They live beside the check framework, not in
+the instructor tooling, so lessons never import instructor code.
+"""
+from __future__ import annotations
+
+
+class Mutation:
+    """Edits (old -> new) applied to the source of the solution cell `cell`."""
+
+    def __init__(self, name: str, cell: str, *edits: tuple[str, str]) -> None:
+        self.name, self.cell, self.edits = name, cell, edits
+
+    def apply(self, source: str) -> str:
+        for old, new in self.edits:
+            if source.count(old) != 1:
+                raise ValueError(f"'{self.name}' no longer applies: {old!r} occurs {source.count(old)} times "
+                                 f"in cell {self.cell}; update the bank to match the solution")
+            source = source.replace(old, new)
+        return source
+
+    def __repr__(self) -> str:
+        return f"{self.cell}: {self.name}"
+
+
+class Bug(Mutation):
+    """A wrong implementation: the check `fails` must lose its points, saying `says`.
+
+    `also_fails` lists later checks that legitimately fail too, because they build on this cell.
+    """
+
+    def __init__(self, name: str, cell: str, *edits: tuple[str, str], fails: str, says: str,
+                 also_fails: tuple[str, ...] = ()) -> None:
+        super().__init__(name, cell, *edits)
+        self.fails, self.says, self.also_fails = fails, says, also_fails
+
+
+class Alternative(Mutation):
+    """A different but correct implementation: every check must still pass."""

@@ -1,0 +1,43 @@
+"""Submissions for the grading tests, written the way students hand them in: the solution, a known
+bug, or bad code, in submitted/<student>/<lesson>/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from ddpm_course.instructor import course
+
+FIRST = course.lessons()[0]
+
+
+def submit(root: Path, student: str, lesson: str, notebook, name: str | None = None) -> Path:
+    """Write a notebook (or raw text) where a student's submission goes; return its path."""
+    path = root / "submitted" / student / lesson / (name or f"{lesson}.ipynb")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, str):
+        path.write_text(notebook)
+    else:
+        nbformat.write(notebook, path)
+    return path
+
+
+def first_code_cell(notebook) -> int:
+    return next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
+
+
+def with_new_cell(notebook, code: str):
+    """The notebook with a cell of `code` right after its imports."""
+    notebook.cells.insert(first_code_cell(notebook) + 1, nbformat.v4.new_code_cell(code))
+    return notebook
+
+
+def shadow_package(folder: Path) -> None:
+    """A fake ddpm_course whose checks and hidden checks pass anything, plus a checks.py."""
+    package = folder / "ddpm_course" / FIRST
+    package.mkdir(parents=True)
+    (folder / "ddpm_course" / "__init__.py").write_text("")
+    (folder / "ddpm_course" / "checking.py").write_text("def run_hidden(*args, **kwargs):\n    pass\n")
+    (package / "__init__.py").write_text("")
+    (package / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
+    (folder / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")

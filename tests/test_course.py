@@ -1,0 +1,56 @@
+"""The course's layout: are the lessons declared once, in order, and each laid out the same way?"""
+import nbformat
+import pytest
+
+from ddpm_course.instructor import course
+
+LESSONS = course.lessons()
+ROLES = {"__init__.py", "checks.py", "hidden.py", "bugs.py", "reference.py"}
+OPTIONAL = {"standins.py", "closed_forms.py"}
+
+
+def test_the_declared_lessons_are_exactly_those_with_a_source_notebook():
+    """Does course.LESSONS list every solutions/<name>/<name>.ipynb, and nothing else?"""
+    found = {p.parent.name for p in course.SOLUTIONS.glob("*/*.ipynb") if p.stem == p.parent.name}
+    assert set(LESSONS) == found and len(LESSONS) == len(found)
+
+
+def test_lesson_order_is_the_declared_one_not_alphabetical():
+    """Is the order the declared one (an l10_ after l9_), numbered from 1 without a gap?"""
+    assert [int(name.split("_")[0][1:]) for name in LESSONS] == list(range(1, len(LESSONS) + 1))
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_lesson_folder_has_the_same_roles(lesson):
+    """Does each lesson hold the required roles, and beyond them only stand-ins, closed forms and
+    checks split by topic (checks_<topic>.py)?"""
+    names = {p.name for p in (course.PACKAGE / lesson).glob("*.py")}
+    assert ROLES <= names
+    assert [n for n in names - ROLES - OPTIONAL if not n.startswith("checks_")] == []
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lessons_never_import_instructor_tooling(lesson):
+    """Do imports point one way: no lesson module imports ddpm_course.instructor?"""
+    offenders = [p.name for p in (course.PACKAGE / lesson).glob("*.py") if "ddpm_course.instructor" in p.read_text()]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(("metadata", "graded", "answer"), [
+    ({"grade": True, "solution": False, "grade_id": "demo_values", "points": 2}, True, False),
+    ({"grade": False, "solution": True, "grade_id": "demo_impl"}, False, True),
+    ({}, False, False),
+])
+def test_cells_are_told_apart_by_their_nbgrader_metadata(metadata, graded, answer):
+    """Is a check cell graded, an answer cell an answer, and a plain cell neither?"""
+    cell = nbformat.v4.new_code_cell("pass")
+    if metadata:
+        cell.metadata["nbgrader"] = metadata
+    assert (course.is_graded_test(cell), course.is_answer(cell)) == (graded, answer)
+    assert course.grade_id(cell) == metadata.get("grade_id")
+
+
+def test_solution_markers_are_stripped_and_nothing_else():
+    """Does stripping the solution delimiters keep every other line, indentation included?"""
+    source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    assert course.strip_solution_markers(source) == "def f():\n    return 1"
