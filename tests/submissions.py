@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from ddpm_course.instructor import course
+from ddpm_course.instructor import colab, course
 
 FIRST = course.lessons()[0]
 
@@ -23,7 +23,9 @@ def submit(root: Path, student: str, lesson: str, notebook, name: str | None = N
 
 
 def first_code_cell(notebook) -> int:
-    return next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
+    """The lesson's imports: its first code cell after the Colab setup cell that `make release` adds."""
+    return next(i for i, c in enumerate(notebook.cells)
+                if c.cell_type == "code" and c.source != colab.setup_cell_source())
 
 
 def with_new_cell(notebook, code: str):
