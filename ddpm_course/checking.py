@@ -182,8 +182,10 @@ def expect_close(got, expected: torch.Tensor, what: str = "output", atol: float 
         fail(f"{what} contains NaN or inf (expected finite values)", hint)
     err = (got.double() - expected.double()).abs()
     idx = unravel(int(err.argmax()), err.shape)
+    want, have = expected[idx].item(), got[idx].item()
+    digits = next((d for d in range(5, 17) if f"{want:.{d}g}" != f"{have:.{d}g}"), 17)  # never shown alike
     fail(f"{what} values differ: max abs error {err.max().item():.3g} at index {list(idx)}: "
-         f"expected {expected[idx].item():.5g}, got {got[idx].item():.5g}", hint)
+         f"expected {want:.{digits}g}, got {have:.{digits}g}", hint)
 
 
 def unravel(flat: int, shape: Sequence[int]) -> tuple[int, ...]:
