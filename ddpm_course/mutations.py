@@ -26,15 +26,16 @@ class Mutation:
 
 
 class Bug(Mutation):
-    """A wrong implementation: the check `fails` must lose its points, saying `says`.
+    """A wrong implementation: the check `fails`, and no other, must lose its points, saying `says`.
 
-    `also_fails` lists later checks that legitimately fail too, because they build on this cell.
+    The visible check must catch it, so a visible pass predicts the grade, unless `hidden_only` gives
+    the reason it cannot; then the hidden failure must say that it is a hidden case.
     """
 
     def __init__(self, name: str, cell: str, *edits: tuple[str, str], fails: str, says: str,
-                 also_fails: tuple[str, ...] = ()) -> None:
+                 hidden_only: str | None = None) -> None:
         super().__init__(name, cell, *edits)
-        self.fails, self.says, self.also_fails = fails, says, also_fails
+        self.fails, self.says, self.hidden_only = fails, says, hidden_only
 
 
 class Alternative(Mutation):

@@ -7,9 +7,10 @@ name, instead of surfacing later as a size mismatch or a value that differs.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ddpm_course.checking import fail, seeded
+from ddpm_course.checking import expect_close, fail, seeded
 
 
 def build(cls, *args, seed: int, what: str, **kwargs) -> nn.Module:
@@ -55,20 +56,66 @@ def expect_conv(parent: nn.Module, name: str, what: str, cin: int, cout: int, ke
     return layer
 
 
+def _probe(channels: int) -> torch.Tensor:
+    return torch.randn(2, channels, 3, 4, generator=seeded(0)) * 3 + 1
+
+
+def acts_as_groupnorm(layer: nn.Module, channels: int, eps: float = 1e-5) -> int | None:
+    """The group count g for which `layer` acts as nn.GroupNorm(g, channels) with its own weight and bias
+    on a probe input, or None: a student's own GroupNorm passes where torch's would."""
+    weight, bias = getattr(layer, "weight", None), getattr(layer, "bias", None)
+    if not all(p is None or (isinstance(p, torch.Tensor) and p.shape == (channels,)) for p in (weight, bias)):
+        return None
+    x = _probe(channels)
+    try:
+        with torch.no_grad():
+            out = layer(x)
+    except Exception:  # whatever it raises, it does not act as a GroupNorm of this width
+        return None
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        return None
+    weight, bias = (None if p is None else p.detach() for p in (weight, bias))
+    return next((g for g in range(1, channels + 1) if channels % g == 0 and torch.allclose(
+        out, F.group_norm(x, g, weight, bias, getattr(layer, "eps", eps)), atol=1e-4, rtol=1e-4)), None)
+
+
 def expect_groupnorm(parent: nn.Module, name: str, what: str, groups: int, channels: int,
                      hint: str | None = None) -> nn.Module:
-    """Fail unless parent.<name> is nn.GroupNorm(groups, channels)."""
+    """Fail unless parent.<name> is nn.GroupNorm(groups, channels), or a module that acts as one."""
     layer = getattr(parent, name, None)
-    if not isinstance(layer, nn.GroupNorm):
-        fail(f"{what}.{name} should be nn.GroupNorm({groups}, {channels}), found {describe(layer)}", hint)
-    if layer.num_channels != channels:
-        fail(f"{what}.{name} should normalise {channels} channels: nn.GroupNorm({groups}, {channels}), found "
-             f"{layer!r}", hint)
-    if layer.num_groups != groups:
-        fail(f"{what}.{name} should be nn.GroupNorm({groups}, {channels}) with {groups} group{'s' * (groups != 1)}, "
-             f"found nn.GroupNorm({layer.num_groups}, {channels})",
+    wanted = f"nn.GroupNorm({groups}, {channels})"
+    if isinstance(layer, nn.GroupNorm):
+        if layer.num_channels != channels:
+            fail(f"{what}.{name} should normalise {channels} channels: {wanted}, found {layer!r}", hint)
+        found = layer.num_groups
+    elif isinstance(layer, nn.Module):
+        found = acts_as_groupnorm(layer, channels)
+        if found is None:
+            fail(f"{what}.{name} should be {wanted} or act as one; found your own {type(layer).__name__}, which on a "
+                 f"probe input of {channels} channels gives other values than any nn.GroupNorm(g, {channels})", hint)
+    else:
+        fail(f"{what}.{name} should be {wanted}, found {describe(layer)}", hint)
+    if found != groups:
+        found_as = (f"nn.GroupNorm({found}, {channels})" if isinstance(layer, nn.GroupNorm) else
+                    f"your own {type(layer).__name__}, which acts as nn.GroupNorm({found}, {channels})")
+        fail(f"{what}.{name} should be {wanted} with {groups} group{'s' * (groups != 1)}, found {found_as}",
              hint or "the first argument of nn.GroupNorm is the number of groups")
     return layer
+
+
+def acts_as_silu(module) -> bool:
+    """Whether `module` is nn.SiLU or acts as one on a probe input, as a student's own SiLU does."""
+    if isinstance(module, nn.SiLU):
+        return True
+    if not isinstance(module, nn.Module) or list(module.parameters()):
+        return False
+    x = torch.linspace(-6, 6, 25)
+    try:
+        with torch.no_grad():
+            out = module(x)
+    except Exception:  # whatever it raises, it is no SiLU
+        return False
+    return isinstance(out, torch.Tensor) and out.shape == x.shape and torch.allclose(out, F.silu(x), atol=1e-5)
 
 
 def expect_linear_layer(layer, what: str, fan_in: int, fan_out: int, hint: str | None = None) -> nn.Module:
@@ -84,7 +131,11 @@ def describe(module) -> str:
     if not isinstance(module, nn.Module):
         return type(module).__name__
     text = " ".join(repr(module).split())
-    return text if len(text) <= 120 else text[:117] + "..."
+    if len(text) <= 120:
+        return text
+    # cut in the middle, never at the end: how many children there were must stay visible
+    children = f", {len(module)} children" if isinstance(module, (nn.ModuleList, nn.Sequential)) else ""
+    return f"{text[:60]} ... {text[-25:]} ({type(module).__name__}{children})"
 
 
 def twin_repr(sub: nn.Module, *args) -> str:
@@ -113,6 +164,23 @@ def expect_built_as(sub, label: str, class_name: str, *args, hint: str | None = 
         fail(f"{label} should be {call}, but it was built with other arguments: it has "
              f"'{got.strip()}' where {call} has '{wanted.strip()}'", hint)
     return sub
+
+
+def expect_repeatable(module: nn.Module, *inputs: torch.Tensor) -> None:
+    """Fail unless calling the module twice on the same inputs leaves them unchanged and gives the same
+    output: a module that writes into its input, or keeps state on self, is right on its first call only."""
+    kept = [x.clone() for x in inputs]
+    with torch.no_grad():
+        first = module(*inputs)
+        if any(not torch.equal(x, k) for x, k in zip(inputs, kept)):
+            fail("the call changed its input in place: calling it twice on the same input gives two answers",
+                 "write new tensors (h = x + ...) instead of updating the input in place (x += ..., x.add_(...))")
+        second = module(*inputs)
+    pairs = zip(first, second) if isinstance(first, tuple) and isinstance(second, tuple) else [(first, second)]
+    for got, expected in pairs:
+        if isinstance(expected, torch.Tensor):
+            expect_close(got, expected, "the output of a second call on the same input", atol=1e-6,
+                         hint="forward must not depend on earlier calls: keep no state on self between calls")
 
 
 def parameters(module: nn.Module) -> int:

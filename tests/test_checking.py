@@ -1,4 +1,5 @@
 """The check framework: do failures reach students cleanly, and are its guards hard to fool?"""
+import re
 import sys
 import traceback
 from pathlib import PurePosixPath, PureWindowsPath
@@ -190,3 +191,20 @@ def test_a_failure_in_a_called_check_is_titled_by_the_caller():
 def test_traceback_trimming_reads_posix_and_windows_paths(package, filename, internal):
     """Are checker frames told from the student's by path parts, on POSIX and on Windows alike?"""
     assert checking.is_checker_frame(filename, package) is internal
+
+
+def test_a_near_miss_shows_expected_and_got_apart():
+    """When got and expected agree to five digits, does the message show enough digits to tell them apart?"""
+    with pytest.raises(CheckFailure) as info:
+        checking.expect_close(torch.tensor([0.2957412]), torch.tensor([0.2957405], dtype=torch.float64), atol=1e-8,
+                              rtol=0)
+    shown = re.search(r"expected (\S+), got (\S+)", str(info.value)).groups()
+    assert shown[0] != shown[1], shown
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4), (1, 5, 1, 2)])
+def test_unravel_finds_the_element_of_a_flat_index(shape):
+    """Does unravel (by hand, so no sympy import on a first failure) give the index of the flat argmax?"""
+    values = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    flat = int(values.argmax())
+    assert values[checking.unravel(flat, values.shape)] == values.max()

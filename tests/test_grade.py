@@ -49,7 +49,7 @@ def expected_score(lesson: str, kind: str) -> float:
         return sum(pts.values())
     if kind == "buggy":
         bug = first_bug(lesson)
-        return sum(pts.values()) - sum(pts[gid] for gid in {bug.fails, *bug.also_fails})
+        return sum(pts.values()) - sum(pts[gid] for gid in {bug.fails})
     return 0
 
 
@@ -119,7 +119,7 @@ def tampered(lesson: str):
     bug = first_bug(lesson)
     notebook = bank.submission(lesson, bug)
     notebook.cells[cell_index(notebook, bug.fails)].source = "pass"
-    deleted = next(gid for gid in course.points(lesson) if gid not in {bug.fails, *bug.also_fails})
+    deleted = next(gid for gid in course.points(lesson) if gid not in {bug.fails})
     del notebook.cells[cell_index(notebook, deleted)]
     return notebook, deleted
 
@@ -224,7 +224,7 @@ def test_graded_notebook_runs_top_to_bottom(lesson, kind, graded):
         assert errors == set()
     else:
         bug = first_bug(lesson)
-        assert errors & set(course.points(lesson)) == {bug.fails, *bug.also_fails}
+        assert errors & set(course.points(lesson)) == {bug.fails}
 
 
 def test_make_grade_prints_one_line_per_check_and_the_score(runs):
@@ -257,7 +257,7 @@ def test_exercise_breakdown_counts_passes_per_check(graded):
     assert set(rows) == {(lesson, gid) for lesson in LESSONS for gid in course.points(lesson)}
     for lesson in LESSONS:
         kinds = [kind for other, kind in ROUND_TRIP if other == lesson]
-        broken = {first_bug(lesson).fails, *first_bug(lesson).also_fails}
+        broken = {first_bug(lesson).fails}
         for gid in course.points(lesson):
             passed = ("correct" in kinds) + (gid not in broken)
             assert (int(rows[(lesson, gid)]["graded"]), int(rows[(lesson, gid)]["passed"])) == (len(kinds), passed)
@@ -288,7 +288,7 @@ def _without_last_two_answers() -> float:
 
 def _tampered_score() -> float:
     bug, (_, deleted) = first_bug(FIRST), tampered(FIRST)
-    return _full() - sum(course.points(FIRST)[gid] for gid in {bug.fails, *bug.also_fails, deleted})
+    return _full() - sum(course.points(FIRST)[gid] for gid in {bug.fails, deleted})
 
 
 BAD = {  # student: (status, score, what the reason says)

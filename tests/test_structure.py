@@ -5,6 +5,7 @@ from torch import nn
 
 from ddpm_course import structure as st
 from ddpm_course.checking import CheckFailure
+from ddpm_course.l1_blocks import reference as l1
 
 
 def parent(**layers) -> nn.Module:
@@ -54,7 +55,28 @@ def test_built_with_other_arguments_points_at_the_line_that_differs():
         st.expect_built_as(nn.Sequential(nn.Linear(3, 2)), "Block.proj", "Sequential", nn.Linear(4, 2))
 
 
-def test_a_long_description_is_cut_to_one_line():
-    """Is what was found described on one line of at most 120 characters?"""
+def test_a_long_description_is_cut_to_one_line_that_keeps_the_count():
+    """Is what was found described on one line of at most 120 characters that still says how many
+    children it has (the part that usually differs)?"""
     text = st.describe(nn.Sequential(*[nn.Linear(8, 8) for _ in range(10)]))
-    assert "\n" not in text and len(text) <= 120 and text.endswith("...")
+    assert "\n" not in text and len(text) <= 120 and "10 children" in text
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_a_students_own_groupnorm_passes_as_nn_groupnorm(groups):
+    """Does a GroupNorm written from scratch (lesson 1's) pass where nn.GroupNorm(groups, 8) is prescribed?"""
+    assert st.expect_groupnorm(parent(norm=l1.GroupNorm(groups, 8)), "norm", "Block", groups, 8) is not None
+
+
+def test_an_own_groupnorm_with_other_groups_is_told_apart():
+    """Does a student's GroupNorm with the wrong group count fail with a message whose expected and found differ?"""
+    with pytest.raises(CheckFailure, match=r"should be nn.GroupNorm\(1, 8\) with 1 group, found your own "
+                                           r"GroupNorm, which acts as nn.GroupNorm\(4, 8\)"):
+        st.expect_groupnorm(parent(norm=l1.GroupNorm(4, 8)), "norm", "Block", 1, 8)
+
+
+@pytest.mark.parametrize(("module", "acts"), [(l1.SiLU(), True), (nn.SiLU(), True), (nn.GELU(), False),
+                                              (nn.Linear(25, 25), False)])
+def test_a_silu_is_judged_by_what_it_computes(module, acts):
+    """Does a module pass as SiLU exactly when it computes x * sigmoid(x) and has no parameters?"""
+    assert st.acts_as_silu(module) is acts

@@ -99,6 +99,20 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
     return results
 
 
+def exercise_checks(lesson: str) -> dict[str, set[str]]:
+    """The graded checks of each exercise: those that follow its answer cell in the notebook, before the
+    next answer cell. A bug in one exercise may fail these, and no others."""
+    checks: dict[str, set[str]] = {}
+    exercise = None
+    for cell in _notebook(course.solution_path(lesson)).cells:
+        if course.is_answer(cell):
+            exercise = course.grade_id(cell)
+            checks.setdefault(exercise, set())
+        elif course.is_graded_test(cell) and exercise is not None:
+            checks[exercise].add(course.grade_id(cell))
+    return checks
+
+
 def submission(lesson: str, mutation: Mutation | None = None):
     """The released notebook as a student would hand it in: every answer cell filled with
     the solution, `mutation` applied to one of them. Used for nbgrader round trips."""
@@ -118,17 +132,30 @@ def bank(lesson: str):
     return importlib.import_module(f"ddpm_course.{lesson}.bugs")
 
 
+def caught_by(bug, results: dict[str, CellRun]) -> str:
+    """How the bug's own check caught it: 'visible', 'hidden' or 'MISSED'."""
+    result = results[bug.fails]
+    return "visible" if result.visible else "hidden" if result.hidden else "MISSED"
+
+
 def main() -> None:
-    caught = total = 0
+    counts: dict[str, int] = {}
     for lesson in course.lessons():
         for bug in bank(lesson).BUGS:
-            result = run_lesson(lesson, bug)[bug.fails]
-            by = "visible" if result.visible else "hidden" if result.hidden else "MISSED"
-            pointed = bug.says in result.message
-            caught += by != "MISSED" and pointed
-            total += 1
-            print(f"{lesson:14} {bug.cell:18} {bug.name[:44]:44} {by:8} {'hint ok' if pointed else 'NO HINT'}")
-    print(f"caught with a pointed message: {caught} / {total}")
+            results = run_lesson(lesson, bug)
+            by = caught_by(bug, results)
+            pointed = bug.says in results[bug.fails].message
+            others = sorted(gid for gid, r in results.items() if not r.passed and gid != bug.fails)
+            for key in (f"{lesson} bugs", f"{lesson} {by}"):
+                counts[key] = counts.get(key, 0) + 1
+            print(f"{lesson:14} {bug.cell:18} {bug.name[:44]:44} {by:8} {'hint ok' if pointed else 'NO HINT'}"
+                  f"{'  also fails ' + ', '.join(others) if others else ''}")
+        alternatives = bank(lesson).ALTERNATIVES
+        counts[f"{lesson} alternatives passing"] = sum(
+            all(r.passed for r in run_lesson(lesson, alt).values()) for alt in alternatives)
+        counts[f"{lesson} alternatives"] = len(alternatives)
+    for key, n in counts.items():
+        print(f"{key}: {n}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Known-buggy implementations and valid alternatives for lesson 1, as edits of the solution cells.
 
-`make test` asserts each Bug loses the points of `fails` with a message containing `says`,
-and each Alternative passes every check. Not released to students.
+`make test` asserts each Bug loses the points of `fails` and of no other check, with a message
+containing `says` that the visible check shows (or, for a `hidden_only` bug, a hidden case that says
+so), and that each Alternative passes every check. Not released to students.
 """
 from ddpm_course.mutations import Alternative, Bug
 
@@ -37,6 +38,18 @@ BUGS = [
          "        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)\n"
          "        groups = rearrange(x,"),
         fails="groupnorm_values", says="from scratch"),
+    Bug("dtype ignored", "groupnorm_impl",
+        ("torch.empty(num_channels, device=device, dtype=dtype))\n            self.bias",
+         "torch.empty(num_channels, device=device))\n            self.bias"),
+        ("self.bias = nn.Parameter(torch.empty(num_channels, device=device, dtype=dtype))",
+         "self.bias = nn.Parameter(torch.empty(num_channels))"),
+        fails="groupnorm_values", says="dtype argument was ignored"),
+    Bug("computes in float32 whatever the input", "groupnorm_impl",
+        ('groups = rearrange(x, "b (g c) h w', 'groups = rearrange(x.float(), "b (g c) h w'),
+        fails="groupnorm_values", says="input's dtype"),
+    Bug("mean over the whole batch", "groupnorm_impl",
+        ("mean = groups.mean(dim=-1, keepdim=True)", "mean = groups.mean(dim=(0, 2), keepdim=True)"),
+        fails="groupnorm_values", says="per sample"),
     # swish / SiLU
     Bug("sigmoid of -x", "swish_impl", ("x * torch.sigmoid(x)", "x * torch.sigmoid(-x)"),
         fails="swish_values", says="sign error"),
@@ -83,7 +96,14 @@ BUGS = [
     Bug("projections without bias", "attention_impl",
         *[(f"self.{n} = nn.Linear(channels, channels)", f"self.{n} = nn.Linear(channels, channels, bias=False)")
           for n in ("to_q", "to_k", "to_v", "to_out")],
-        fails="attention_values", says="parameters the stub prescribes"),
+        fails="attention_values", says="has no bias"),
+    Bug("output projection only without bias", "attention_impl",
+        ("self.to_out = nn.Linear(channels, channels)", "self.to_out = nn.Linear(channels, channels, bias=False)"),
+        fails="attention_values", says="'to_out' has no bias"),
+    Bug("keys used as values", "attention_impl", (MIX, MIX.replace("weights, v)", "weights, k)")),
+        fails="attention_values", says="values differ"),
+    Bug("sinusoidal steps truncated to integers", "sinusoidal_impl", ("x.float()", "x.long().float()"),
+        fails="sinusoidal_values", says="rounded to integers"),
     Bug("shortcut through scaled_dot_product_attention", "attention_impl",
         (MIX, "mixed = F.scaled_dot_product_attention(q, k, v)"), fails="attention_values", says="fused"),
 ]

@@ -38,6 +38,9 @@ def groupnorm_variants(x: torch.Tensor, groups: int, eps: float, weight, bias) -
     centred = grouped - grouped.mean(-1, keepdim=True)
     std_plus_eps = rearrange(centred / (grouped.std(-1, unbiased=False, keepdim=True) + eps),
                              "b g (c h w) -> b (g c) h w", h=H, w=W)
+    batch_mean = rearrange((grouped - grouped.mean(dim=(0, 2), keepdim=True))
+                           / torch.sqrt(grouped.var(-1, unbiased=False, keepdim=True) + eps),
+                           "b g (c h w) -> b (g c) h w", h=H, w=W)
     interleaved = rearrange(F.group_norm(rearrange(x, "b (c g) h w -> b (g c) h w", g=groups), groups, eps=eps),
                             "b (g c) h w -> b (c g) h w", g=groups)
     raw = [
@@ -45,6 +48,7 @@ def groupnorm_variants(x: torch.Tensor, groups: int, eps: float, weight, bias) -
          "you used the unbiased variance (dividing by N-1); GroupNorm divides by N: var(..., unbiased=False)"),
         (std_plus_eps, "you added eps to the standard deviation; eps goes inside the square root: sqrt(var + eps)"),
         (F.group_norm(x, groups, eps=0.0), "you left out eps; divide by sqrt(var + eps)"),
+        (batch_mean, "the statistics are per sample: your mean also averages over the batch"),
         (F.group_norm(x, C, eps=eps), "you normalised each channel on its own (InstanceNorm); "
                                       "statistics are shared by the C/G channels of a group"),
         (F.group_norm(x, 1, eps=eps), "you normalised over all channels at once (LayerNorm); use num_groups groups"),
@@ -106,6 +110,19 @@ def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> None:
             expect_close(got, expected, atol=1e-4, rtol=1e-4,
                          hint="compare your formula with the one above, term by term",
                          variants=groupnorm_variants(x, G, eps, weight, bias))
+    with case("GroupNorm(2, 4, device='cpu', dtype=torch.float64): parameters made with that device and dtype"):
+        module = GroupNorm(2, 4, device="cpu", dtype=torch.float64)
+        for name in ("weight", "bias"):
+            param = getattr(module, name, None)
+            if isinstance(param, torch.Tensor) and param.dtype != torch.float64:
+                fail(f"{name} is {param.dtype}, expected torch.float64: the dtype argument was ignored",
+                     "pass device=device, dtype=dtype on to torch.empty/torch.ones, as nn.GroupNorm does")
+        x = torch.randn(2, 4, 3, 3, generator=seeded(5), dtype=torch.float64)
+        with forbid_ops(GROUPNORM_OPS):
+            got = module(x)
+        expect_tensor(got, x.shape, "output", dtype=torch.float64, hint="float64 in, float64 out")
+        expect_close(got, F.group_norm(x, 2, module.weight.detach(), module.bias.detach()), atol=1e-10, rtol=1e-10,
+                     hint="compute in the input's dtype: no .float() inside forward")
 
 
 SWISH_SHAPES = [(7,), (2, 3, 4, 5)]
@@ -157,7 +174,10 @@ def sinusoidal_table(steps: torch.Tensor, size: int, denominator: float | None =
 def sinusoidal_variants(steps: torch.Tensor, size: int) -> list[tuple[torch.Tensor, str]]:
     half = size // 2
     table = sinusoidal_table(steps, size)
-    return [
+    rounded = [(sinusoidal_table(steps.floor(), size), "the steps were rounded to integers: convert them with "
+                                                      "x.float(), whatever their dtype")] \
+        if steps.is_floating_point() and not torch.equal(steps, steps.floor()) else []
+    return rounded + [
         (sinusoidal_table(steps, size, denominator=max(half - 1, 1), exponent_scale=1.0),
          "you used the tensor2tensor/DDPM-code frequencies 10000^(-i/(D/2-1)); "
          "this course uses the Transformer's 10000^(-2i/D)"),
@@ -202,13 +222,14 @@ def expect_embedding(got, steps: torch.Tensor, size: int, atol: float = 1e-4) ->
          f"{steps[:4].tolist()}", "check the frequencies 1 / 10000^(2i/D) for i = 0 .. D/2-1")
 
 
-SINUSOIDAL_CASES = [(torch.tensor([0, 1, 2, 10, 500, 999]), 32), (torch.tensor([7]), 8)]
+SINUSOIDAL_CASES = [(torch.tensor([0, 1, 2, 10, 500, 999]), 32), (torch.tensor([7]), 8),
+                    (torch.tensor([0.5, 2.25, 40.0]), 8)]  # fractional steps, as a continuous-time model passes
 
 
 @check("SinusoidalPositionEmbeddings")
 def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES) -> None:
     for steps, size in cases:
-        with case(f"embedding_size={size}, steps={steps.tolist()} (int64)"):
+        with case(f"embedding_size={size}, steps={steps.tolist()} ({steps.dtype})"):
             got = SinusoidalPositionEmbeddings(size)(steps)
             expect_embedding(got, steps, size)
 
@@ -223,8 +244,11 @@ def _projection(module: nn.Module, name: str, channels: int) -> tuple[torch.Tens
     if weight.numel() != channels * channels:
         fail(f"'{name}' has weight shape {tuple(weight.shape)}, expected ({channels}, {channels}) "
              f"(Linear) or ({channels}, {channels}, 1, 1) (1x1 Conv2d)")
-    bias = layer.bias.detach() if layer.bias is not None else torch.zeros(channels)
-    return weight.reshape(channels, channels), bias
+    if layer.bias is None:
+        fail(f"'{name}' has no bias; the stub prescribes each projection C -> C *with* a bias",
+             "keep nn.Linear's default bias=True (the lucidrains and Hugging Face blocks leave it out; this course "
+             "does not)")
+    return weight.reshape(channels, channels), layer.bias.detach()
 
 
 def attention_variants(module: nn.Module, x: torch.Tensor, num_heads: int) -> tuple[torch.Tensor, list]:

@@ -73,6 +73,7 @@ def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> None:
             attention_block_structure(block, C, what)
             st.perturb(block, seed)
             x = torch.randn(B, C, H, W, generator=seeded(seed)) * 2 + 0.5
+            st.expect_repeatable(block, x)
             got = block(x)
             expected, variants = attention_block_variants(block, x)
             expect_close(got, expected, hint=ATTENTION_BLOCK_HINT, variants=variants)
@@ -80,7 +81,7 @@ def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> None:
 
 # ---------------------------------------------------------------- ResidualBlock
 # (batch, input_channels, output_channels, step_dim, groups, height, width)
-RESBLOCK_CASES = [(2, 4, 8, 12, 2, 5, 6), (1, 8, 8, 16, 4, 3, 3)]
+RESBLOCK_CASES = [(2, 4, 8, 12, 2, 5, 6), (1, 8, 8, 16, 4, 3, 3), (1, 8, 4, 8, 2, 3, 4)]  # grow, keep, shrink
 RESBLOCK_HINT = ("compare with the diagram stage by stage: conv1 -> norm1 -> SiLU, + time_proj(time_emb), "
                  "conv2 -> norm2 -> SiLU, + residual(x)")
 
@@ -89,9 +90,12 @@ def resblock_structure(block: nn.Module, cin: int, cout: int, step_dim: int, gro
     st.expect_conv(block, "conv1", what, cin, cout, 3, padding=1)
     st.expect_groupnorm(block, "norm1", what, groups, cout)
     proj = getattr(block, "time_proj", None)
-    if not isinstance(proj, nn.Sequential) or len(proj) != 2 or not isinstance(proj[0], nn.SiLU):
+    if not isinstance(proj, nn.Sequential) or len(proj) != 2:
         fail(f"{what}.time_proj should be nn.Sequential(nn.SiLU(), nn.Linear({step_dim}, {cout})), "
              f"found {st.describe(proj)}", "the step embedding goes through SiLU, then a Linear to output_channels")
+    if not st.acts_as_silu(proj[0]):
+        fail(f"{what}.time_proj[0] should be nn.SiLU() or act as one; found {st.describe(proj[0])}, which does not "
+             f"compute x * sigmoid(x)", "the step embedding goes through SiLU, then a Linear to output_channels")
     st.expect_linear_layer(proj[1], f"{what}.time_proj[1]", step_dim, cout)
     st.expect_conv(block, "conv2", what, cout, cout, 3, padding=1)
     st.expect_groupnorm(block, "norm2", what, groups, cout)
@@ -153,6 +157,7 @@ def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> None:
             st.perturb(block, seed)
             x = torch.randn(B, cin, H, W, generator=seeded(seed)) * 2
             t = torch.randn(B, step_dim, generator=seeded(seed + 50)) * 3
+            st.expect_repeatable(block, x, t)
             got = block(x, t)
             expected, variants = resblock_variants(block, x, t)
             expect_close(got, expected, hint=RESBLOCK_HINT, variants=variants)

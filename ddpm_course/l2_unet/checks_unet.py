@@ -1,12 +1,12 @@
 """Visible checks of the Unet: its layers, its wiring with stand-in blocks, and the properties
-of the whole network built from the student's own blocks."""
+of the whole network, also with stand-in blocks: the student's blocks have their own checks."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
 from ddpm_course import structure as st
-from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, seeded
+from ddpm_course.checking import CheckFailure, case, check, expect_close, expect_tensor, fail, seeded
 from ddpm_course.l2_unet.standins import StandIn, StandInDown, StandInUp
 
 # ---------------------------------------------------------------- Unet
@@ -152,7 +152,8 @@ def unet(Unet, cases=UNET_CASES) -> None:
 
 # ---------------------------------------------------------------- Unet properties
 BAD_SHAPES = [((1, 30, 30), (1, 2, 4)), ((1, 28, 30), (1, 2, 4))]
-BAD_CHANNELS = [(6, (1, 2), 4, "group"), (6, (1, 2), 3, "head")]  # (channels, dim_mults, groups, named in message)
+# (channels, dim_mults, groups, named in message): each breaks one rule only, so either order of validation passes
+BAD_CHANNELS = [(8, (1, 2), 3, "group"), (6, (1, 2), 3, "head")]
 
 
 def expect_value_error(build_it, what: str, must_name: list[tuple[str, ...]], hint: str) -> None:
@@ -164,7 +165,7 @@ def expect_value_error(build_it, what: str, must_name: list[tuple[str, ...]], hi
     else:
         fail(f"{what} should raise a ValueError in __init__, but it was built", hint)
     for options in must_name:
-        if not any(option in message for option in options):
+        if not any(option.lower() in message.lower() for option in options):  # "GroupNorm" names groups too
             fail(f"the ValueError of {what} should name {' or '.join(repr(o) for o in options)}; "
                  f"its message is: {message!r}", hint)
 
@@ -180,7 +181,8 @@ def unet_validation(Unet, bad_shapes=BAD_SHAPES, bad_channels=BAD_CHANNELS) -> N
                                "and dim_mults in the message")
     for channels, dim_mults, groups, named in bad_channels:
         what = f"Unet((1, 8, 8), channels={channels}, dim_mults={dim_mults}, groups={groups})"
-        with case(f"{what}: {channels} channels do not split into {groups} groups and 4 heads"):
+        broken = f"{groups} groups" if named == "group" else "4 attention heads"
+        with case(f"{what}: {channels} channels do not split into {broken}"):
             expect_value_error(lambda: st.build(Unet, (1, 8, 8), channels, dim_mults, groups, seed=0, what=what), what,
                                [(named,)], "every channel count channels * m must be divisible by groups and by 4")
 
@@ -218,10 +220,14 @@ def fashion_mnist_shapes(Unet) -> None:
         except ValueError as err:
             fail(f"{what} raised ValueError({str(err)!r}), but 28 can be halved twice: only 2 of the 3 DownBlocks "
                  f"downsample", "H and W must be divisible by 2 ** (len(dim_mults) - 1)")
+        use_standins(model, 8, (1, 2, 4), seed=0)
         expected = {"downs.0": (1, 8, 14, 14), "downs.1": (1, 16, 7, 7), "downs.2": (1, 32, 7, 7), "mid": (1, 32, 7, 7),
                     "ups.0": (1, 16, 14, 14), "ups.1": (1, 8, 28, 28), "ups.2": (1, 8, 28, 28)}
         out = expect_level_shapes(model, torch.randn(1, 1, 28, 28, generator=seeded(0)), torch.tensor([100]), expected)
         expect_tensor(out, (1, 1, 28, 28), hint="the predicted noise has the shape of the input")
+
+
+TWICE_HINT = "forward must not depend on earlier calls: build the list of skips afresh in forward, not on self"
 
 
 @check("Unet properties")
@@ -230,15 +236,15 @@ def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2))
     if fashion:
         fashion_mnist_shapes(Unet)
     image_shape, channels, dim_mults, groups = small
-    what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
+    what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups}), stand-in blocks"
     with case(f"{what}: the same image at steps 5 and 600"):
         model = st.build(Unet, image_shape, channels, dim_mults, groups, seed=1, what=what)
+        use_standins(model, channels, dim_mults, seed=1)
         x = torch.randn(1, *image_shape, generator=seeded(1)).expand(2, *image_shape)
         out = model(x, torch.tensor([5, 600]))
         if (out[0] - out[1]).abs().max() < 1e-6:
             fail("the same image at steps 5 and 600 gives the same output: the step has no effect",
-                 "the Unet passes step_embedding(num_steps) to every block, and each ResidualBlock adds "
-                 "time_proj of it")
+                 "the Unet passes step_embedding(num_steps) to every block")
     with case(f"{what}: gradients after one backward pass"):
         target = torch.randn(2, *image_shape, generator=seeded(3))
         (out * target).sum().backward()
@@ -249,3 +255,13 @@ def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2))
             fail(f"{len(dead)} of {len(params)} parameters got no gradient: {', '.join(dead[:5])}"
                  + (", ..." if len(dead) > 5 else ""),
                  "something cuts them off: a .detach(), a torch.no_grad() block, or a module built but never used")
+    with case(f"{what}: called twice on the same input, the same output"):
+        model = st.build(Unet, image_shape, channels, dim_mults, groups, seed=2, what=what)
+        use_standins(model, channels, dim_mults, seed=2)
+        with torch.no_grad():
+            first = model(x, torch.tensor([5, 600]))
+            try:
+                second = model(x, torch.tensor([5, 600]))
+            except CheckFailure as err:
+                fail(f"the first call ran, but the second failed: {err}", TWICE_HINT)
+        expect_close(second, first, "the second call's output", atol=1e-6, hint=TWICE_HINT)

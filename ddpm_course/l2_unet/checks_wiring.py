@@ -69,6 +69,7 @@ def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> None:
                 block.attention = StandIn(cout, cout, 0, seed + 2, f"{what}.attention")
             x = torch.randn(B, cin, H, W, generator=seeded(seed))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            st.expect_repeatable(block, x, t)
             got = block(x, t)
             with torch.no_grad():
                 h1 = block.block1(x, t)
@@ -108,6 +109,7 @@ def midblock(MidBlock, cases=MIDBLOCK_CASES) -> None:
             block.block1, block.attention, block.block2 = b1, att, b2
             x = torch.randn(B, C, H, W, generator=seeded(seed))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            st.expect_repeatable(block, x, t)
             got = block(x, t)
             with torch.no_grad():
                 expected = b2(att(b1(x, t)), t)
@@ -162,6 +164,7 @@ def upblock(UpBlock, cases=UPBLOCK_CASES) -> None:
             x = torch.randn(B, dim_out, H, W, generator=seeded(seed))
             skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
+            st.expect_repeatable(block, x, t, skip)
             got = block(x, t, skip)
             expected, variants = upblock_variants(block, x, t, skip)
             expect_close(got, expected, hint="upsample(attention(block2(block1(cat([x, skip], dim=1)))))",

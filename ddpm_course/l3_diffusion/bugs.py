@@ -1,8 +1,8 @@
 """Known-buggy implementations and valid alternatives for lesson 3, as edits of the solution cells.
 
-`make test` asserts each Bug loses the points of `fails` (and of `also_fails`, the later checks
-that build on the same cell) with a message containing `says`, and each Alternative passes
-every check. Not released to students.
+`make test` asserts each Bug loses the points of `fails` and of no other check, with a message
+containing `says` that the visible check shows (or, for a `hidden_only` bug, a hidden case that says
+so), and that each Alternative passes every check. Not released to students.
 """
 from ddpm_course.mutations import Alternative, Bug
 
@@ -25,8 +25,6 @@ MEAN = "mean = (x_t - beta / torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha
 SIGMA2 = 'sigma2 = beta if variance == "beta" else (1 - alpha_bar_prev) / (1 - alpha_bar) * beta'
 STEP = "p_sample_step(model, x, t, schedule, variance, generator)"
 LOOP = "range(schedule.max_steps - 1, -1, -1)"
-AFTER_FORWARD = ("noise_img_values", "diffusion_loss_values")  # noise_img uses q_sample, the loss uses noise_img
-AFTER_STEP = ("sampler_values",)  # the sampler calls p_sample_step
 
 BUGS = [
     # beta schedules
@@ -50,6 +48,8 @@ BUGS = [
     Bug("linear schedule starts one step late", "beta_schedules_impl",
         (LINEAR, "torch.linspace(beta_start, beta_end, max_steps + 1, dtype=torch.float32)[1:]"),
         fails="beta_schedules_values", says="index 0 holds the paper's β_1"),
+    Bug("cosine clipped at 0.9999", "beta_schedules_impl", (COSINE_RETURN, COSINE_RETURN.replace("0.999", "0.9999")),
+        fails="beta_schedules_values", says="you clipped at 0.9999"),
     # NoiseSchedule
     Bug("plain tensor attributes instead of buffers (not moved by .to(device))", "noise_schedule_impl",
         (BUFFERS, "        self.betas = betas.clone()\n        self.alphas = alphas\n"
@@ -67,17 +67,20 @@ BUGS = [
     Bug("alphas computed in place, overwriting the caller's betas", "noise_schedule_impl",
         ("alphas = 1 - betas", "alphas = betas.neg_().add_(1)"), fails="noise_schedule_values",
         says="changed the betas"),
+    Bug("betas stored in float64", "noise_schedule_impl",
+        ('self.register_buffer("betas", betas.clone())', 'self.register_buffer("betas", betas.double())'),
+        fails="noise_schedule_values", says="in the betas' dtype"),
     # forward process
     Bug("sqrt missing on alpha bar in q_sample", "forward_process_impl",
         (Q_SAMPLE, "return alpha_bar * x0 + torch.sqrt(1 - alpha_bar) * noise"),
-        fails="forward_process_values", says="square root", also_fails=AFTER_FORWARD),
+        fails="forward_process_values", says="square root"),
     Bug("q_sample scales the noise by the variance (std vs variance)", "forward_process_impl",
         (Q_SAMPLE, "return torch.sqrt(alpha_bar) * x0 + (1 - alpha_bar) * noise"),
-        fails="forward_process_values", says="standard deviation sqrt(1 - ᾱ_t)", also_fails=AFTER_FORWARD),
+        fails="forward_process_values", says="standard deviation sqrt(1 - ᾱ_t)"),
     Bug("q_sample reads alpha_bars[t - 1]", "forward_process_impl",
         ("alpha_bar = extract(schedule.alpha_bars, t, x0)\n    " + Q_SAMPLE,
          "alpha_bar = extract(schedule.alpha_bars, t - 1, x0)\n    " + Q_SAMPLE),
-        fails="forward_process_values", says="off by one", also_fails=AFTER_FORWARD),
+        fails="forward_process_values", says="off by one"),
     Bug("q_step uses the cumulative alpha bar", "forward_process_impl",
         ("beta = extract(schedule.betas, t, x_prev)", "beta = 1 - extract(schedule.alpha_bars, t, x_prev)"),
         fails="forward_process_values", says="single step"),
@@ -92,8 +95,14 @@ BUGS = [
         (Q_MOMENTS, "return torch.sqrt(alpha_bar) * x0, torch.sqrt(1 - alpha_bar).expand_as(x0)"),
         fails="forward_process_values", says="you returned the standard deviation"),
     Bug("extract does not reshape for broadcasting", "forward_process_impl", (EXTRACT, "    return coeffs[t]"),
-        fails="forward_process_values", says="(B, 1, ..., 1)", also_fails=AFTER_FORWARD),
+        fails="forward_process_values", says="(B, 1, ..., 1)"),
+    Bug("q_step ignores the generator", "forward_process_impl",
+        ("noise = torch.randn(x_prev.shape, generator=generator, device=x_prev.device, dtype=x_prev.dtype)",
+         "noise = torch.randn_like(x_prev)"), fails="forward_process_values", says="global random generator"),
     # noise_img and reconstruct
+    Bug("t drawn from 1..T, the paper's steps", "noise_img_impl",
+        (DRAW_T, DRAW_T.replace("randint(0, schedule.max_steps,", "randint(1, schedule.max_steps + 1,")),
+        fails="noise_img_values", says="off-by-one"),
     Bug("t drawn from 1..T-1 (never 0)", "noise_img_impl",
         (DRAW_T, DRAW_T.replace("randint(0,", "randint(1,")), fails="noise_img_values", says="never takes the value 0"),
     Bug("one t for the whole batch", "noise_img_impl",
@@ -105,7 +114,7 @@ BUGS = [
                      "dtype=img.dtype).expand_as(img)"),
         fails="noise_img_values", says="same noise"),
     Bug("noise ignores the generator", "noise_img_impl", (DRAW_NOISE, "noise = torch.randn_like(img)"),
-        fails="noise_img_values", says="global random generator", also_fails=("diffusion_loss_values",)),
+        fails="noise_img_values", says="global random generator"),
     Bug("reconstruct divides by alpha bar, not its sqrt", "noise_img_impl",
         ("/ torch.sqrt(alpha_bar)", "/ alpha_bar"), fails="noise_img_values", says="not by ᾱ_t"),
     Bug("reconstruct adds the noise term", "noise_img_impl",
@@ -134,32 +143,39 @@ BUGS = [
     # p_sample_step
     Bug("alpha bar t used for alpha bar t-1 in beta tilde", "reverse_step_impl",
         ("schedule.alpha_bars[t - 1] if t > 0", "schedule.alpha_bars[t] if t > 0"),
-        fails="reverse_step_values", says="ᾱ_{t-1}", also_fails=AFTER_STEP),
+        fails="reverse_step_values", says="ᾱ_{t-1}"),
     Bug("sigma squared used as sigma (std vs variance)", "reverse_step_impl",
         ("mean + torch.sqrt(sigma2) * z", "mean + sigma2 * z"), fails="reverse_step_values",
-        says="standard deviation", also_fails=AFTER_STEP),
+        says="standard deviation"),
     Bug("noise added at t = 0", "reverse_step_impl", ("    if t == 0:\n        return mean, x0_pred\n", ""),
-        fails="reverse_step_values", says="no noise at t = 0", also_fails=AFTER_STEP),
+        fails="reverse_step_values", says="no noise at t = 0"),
     Bug("beta tilde upside down", "reverse_step_impl",
         ("(1 - alpha_bar_prev) / (1 - alpha_bar) * beta", "(1 - alpha_bar) / (1 - alpha_bar_prev) * beta"),
-        fails="reverse_step_values", says="upside down", also_fails=AFTER_STEP),
+        fails="reverse_step_values", says="upside down"),
     Bug("variance argument ignored", "reverse_step_impl", (SIGMA2, "sigma2 = beta"),
-        fails="reverse_step_values", says="ignored `variance`", also_fails=AFTER_STEP),
+        fails="reverse_step_values", says="ignored `variance`"),
     Bug("mean missing 1/sqrt(alpha)", "reverse_step_impl",
         (MEAN, "mean = x_t - beta / torch.sqrt(1 - alpha_bar) * eps"), fails="reverse_step_values",
-        says="1 / sqrt(α_t)", also_fails=AFTER_STEP),
+        says="1 / sqrt(α_t)"),
     Bug("mean divides by sqrt(alpha bar)", "reverse_step_impl", (MEAN, MEAN.replace("sqrt(alpha)", "sqrt(alpha_bar)")),
-        fails="reverse_step_values", says="one-step α", also_fails=AFTER_STEP),
+        fails="reverse_step_values", says="one-step α"),
     Bug("model called with t + 1", "reverse_step_impl", ("torch.full((B,), t,", "torch.full((B,), t + 1,"),
-        fails="reverse_step_values", says="code index t itself", also_fails=AFTER_STEP),
+        fails="reverse_step_values", says="code index t itself"),
     Bug("x0 prediction divides by alpha bar", "reverse_step_impl",
         ("/ torch.sqrt(alpha_bar)\n    mean", "/ alpha_bar\n    mean"), fails="reverse_step_values",
-        says="not by ᾱ_t", also_fails=AFTER_STEP),
+        says="not by ᾱ_t"),
     Bug("reverse noise ignores the generator", "reverse_step_impl",
         ("z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)",
          "z = torch.randn_like(x_t)"),
-        fails="reverse_step_values", says="global random generator", also_fails=AFTER_STEP),
+        fails="reverse_step_values", says="global random generator"),
+    Bug("x0-parametrised mean reads alpha_bars[t - 1] at t = 0 (wraps around)", "reverse_step_impl",
+        (MEAN, "mean = (torch.sqrt(alpha_bar_prev) * beta * x0_pred\n"
+               "            + torch.sqrt(alpha) * (1 - alpha_bar_prev) * x_t) / (1 - alpha_bar)"),
+        ("schedule.alpha_bars[t - 1] if t > 0 else torch.ones_like(alpha_bar)", "schedule.alpha_bars[t - 1]"),
+        fails="reverse_step_values", says="wraps around"),
     # sample
+    Bug("steps run from T down to 1", "sampler_impl", (LOOP, "range(schedule.max_steps, 0, -1)"),
+        fails="sampler_values", says="outside the 0-based steps"),
     Bug("sampling with gradients enabled", "sampler_impl",
         ("    with torch.no_grad():\n        x = torch.randn",
          "    with torch.enable_grad():\n        x = torch.randn"),

@@ -11,12 +11,13 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ddpm_course.checking import case, check, expect_close, expect_close_lazily, expect_tensor, fail, isolated, seeded
+from ddpm_course.checking import (case, check, expect_close, expect_close_lazily, expect_tensor, fail, isolated, seeded,
+                                  standing_in)
 from ddpm_course.l3_diffusion import closed_forms, standins
 from ddpm_course.l3_diffusion.closed_forms import GENERATOR_HINT
 
-LOSS_HINT = ("F.mse_loss(model(x_t, t), noise) with (t, noise, x_t) from noise_img; the check recovers the noise "
-             "from x_t, so a mistake in noise_img or q_sample shows here too")
+LOSS_HINT = ("F.mse_loss(model(x_t, t), noise) with (t, noise, x_t) from noise_img; the check lends you a correct "
+             "noise_img, so the mistake is in diffusion_loss itself")
 
 
 def expect_loss(diffusion_loss: Callable, s: standins.Schedule, shape: tuple[int, ...], seed: int) -> None:
@@ -66,6 +67,11 @@ LOSS_CASES = [(6, 2, 3, 3), (1, 5)]
 
 @check("diffusion_loss")
 def diffusion_loss(diffusion_loss: Callable, cases=LOSS_CASES, steps: int = 8) -> None:
+    with standing_in(diffusion_loss, noise_img=standins.noise_img):  # noise_img has its own check
+        loss_cases(diffusion_loss, cases, steps)
+
+
+def loss_cases(diffusion_loss: Callable, cases, steps: int) -> None:
     s = standins.linear_schedule(0.02, 0.4, steps)
     for seed, shape in enumerate(cases):
         with case(f"x0 of shape {shape}, T={steps}, a fake model whose prediction is known"):
@@ -175,5 +181,6 @@ SAMPLER_CASES = [((3, 2, 2), "beta", 2), ((1, 4), "beta_tilde", 1), ((2, 3), "be
 def sampler(sample: Callable, cases=SAMPLER_CASES, steps: int = 6) -> None:
     s = standins.linear_schedule(0.05, 0.4, steps)
     for seed, (shape, variance, keep_every) in enumerate(cases):
-        with case(f"shape {shape}, T={steps}, variance={variance!r}, keep_every={keep_every}, a fake model"):
+        with case(f"shape {shape}, T={steps}, variance={variance!r}, keep_every={keep_every}, a fake model"), \
+                standing_in(sample, p_sample_step=standins.p_sample_step):  # p_sample_step has its own check
             expect_sampler(sample, s, shape, variance, keep_every, seed)

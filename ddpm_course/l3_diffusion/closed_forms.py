@@ -119,7 +119,15 @@ def p_sample_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tenso
         ]
     else:
         mistakes.append((dict(variance_swapped=True), "variance='beta' means σ_t² = β_t; you used β̃_t"))
-    return [(p_sample_step(x, t, eps, s, z, variance, **kwargs)[0], hint) for kwargs, hint in mistakes]
+    variants = [(p_sample_step(x, t, eps, s, z, variance, **kwargs)[0], hint) for kwargs, hint in mistakes]
+    if t == 0:  # the posterior mean through x0_pred, with ᾱ_{t-1} read as alpha_bars[-1]
+        beta, alpha, alpha_bar, last = (v.double()[i] for v, i in ((s.betas, 0), (s.alphas, 0), (s.alpha_bars, 0),
+                                                                   (s.alpha_bars, -1)))
+        x0_pred = (x.double() - torch.sqrt(1 - alpha_bar) * eps.double()) / torch.sqrt(alpha_bar)
+        variants.append(((torch.sqrt(last) * beta * x0_pred + torch.sqrt(alpha) * (1 - last) * x.double())
+                         / (1 - alpha_bar), "at t = 0, alpha_bars[t - 1] is alpha_bars[-1]: Python wraps around to "
+                                            "the last step. ᾱ_{t-1} at t = 0 is 1"))
+    return variants
 
 
 def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: str, seed: int,

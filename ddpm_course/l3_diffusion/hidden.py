@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from einops import repeat
 
-from ddpm_course.checking import case, check, expect_close, fail, isolated, seeded
+from ddpm_course.checking import case, check, expect_close, fail, isolated, seeded, standing_in
 from ddpm_course.l3_diffusion import checks_forward, checks_sampling, closed_forms, reference, standins
 
 
@@ -62,6 +62,12 @@ def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_m
 @check("noise_img and reconstruct (hidden)")
 def noise_img(noise_img: Callable, reconstruct: Callable) -> None:
     checks_forward.noise_img(noise_img, reconstruct, steps=3, seed=10)
+    with standing_in(noise_img, q_sample=standins.q_sample, extract=standins.extract), \
+            standing_in(reconstruct, extract=standins.extract):
+        noise_img_cases(noise_img, reconstruct)
+
+
+def noise_img_cases(noise_img: Callable, reconstruct: Callable) -> None:
     with case("T=1: every step is 0"):
         s = standins.linear_schedule(0.1, 0.1, 1)
         t, _, _ = checks_forward.expect_noise_img(noise_img, s, torch.randn(50, 2, generator=seeded(30)), 31)
@@ -85,7 +91,8 @@ def diffusion_loss(diffusion_loss: Callable) -> None:
             a = closed_forms.coeff(s.alpha_bars, t, x_t).to(x_t.dtype)
             return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
-        loss, _ = isolated(diffusion_loss, perfect, x0, s, generator=seeded(41))
+        with standing_in(diffusion_loss, noise_img=standins.noise_img):
+            loss, _ = isolated(diffusion_loss, perfect, x0, s, generator=seeded(41))
         expect_close(loss, torch.tensor(0.0), "loss", atol=1e-6, hint="the loss is the error of the noise prediction")
 
 
@@ -112,6 +119,7 @@ def sampler(sample: Callable) -> None:
     with case("device='cpu' given as a string"):
         s = standins.linear_schedule(0.05, 0.4, 4)
         model = standins.FakeDenoiser(4)
-        (x, _), _ = isolated(sample, model, s, (2, 2), generator=seeded(90), device="cpu", progress=False)
+        with standing_in(sample, p_sample_step=standins.p_sample_step):
+            (x, _), _ = isolated(sample, model, s, (2, 2), generator=seeded(90), device="cpu", progress=False)
         expected, _ = closed_forms.sample(model, s, (2, 2), "beta", 90, 0)
         expect_close(x, expected, "x_0")

@@ -64,3 +64,37 @@ class FakeDenoiser(nn.Module):
         """What forward returns, in float64."""
         steps = (t + 1).double().reshape(-1, *[1] * (x.dim() - 1))
         return self.scale.detach().double() * torch.tanh(x.double()) + 0.05 * steps
+
+
+# Stand-ins for the student's own functions, put in place with checking.standing_in while a later
+# exercise is graded: noise_img's check must not fail for a mistake in q_sample.
+def extract(coeffs: Tensor, t: Tensor, x: Tensor) -> Tensor:
+    """coeffs[t] shaped (B, 1, ..., 1); a step outside 0..T-1 fails naming the likely off-by-one."""
+    T = coeffs.shape[0]
+    if t.min() < 0 or t.max() >= T:
+        fail(f"a step t = {int(t.max() if t.max() >= T else t.min())} was used, outside the 0-based steps "
+             f"0..T-1 = 0..{T - 1}", "an off-by-one: code index t holds the paper's step t+1, so draw t with "
+                                     "torch.randint(0, T, ...), whose upper bound is exclusive")
+    return coeffs[t].reshape(-1, *[1] * (x.dim() - 1))
+
+
+def q_sample(x0: Tensor, t: Tensor, schedule: Schedule, noise: Tensor) -> Tensor:
+    alpha_bar = extract(schedule.alpha_bars, t, x0)
+    return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+
+
+def noise_img(img: Tensor, schedule: Schedule, generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
+    t = torch.randint(0, schedule.max_steps, (img.shape[0],), generator=generator, device=img.device)
+    noise = torch.randn(img.shape, generator=generator, device=img.device, dtype=img.dtype)
+    return t, noise, q_sample(img, t, schedule, noise)
+
+
+def p_sample_step(model: nn.Module, x_t: Tensor, t: int, schedule: Schedule, variance: str = "beta",
+                  generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Algorithm 2's step, drawing its noise as the docstring of p_sample_step prescribes."""
+    from ddpm_course.l3_diffusion import closed_forms  # closed_forms builds on this module's Schedule
+    eps = model(x_t, torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long))
+    z = (torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype) if t > 0
+         else torch.zeros_like(x_t))
+    x_prev, x0_pred = closed_forms.p_sample_step(x_t, t, eps.detach(), schedule, z, variance)
+    return x_prev.to(x_t.dtype), x0_pred.to(x_t.dtype)

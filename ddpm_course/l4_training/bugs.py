@@ -1,7 +1,8 @@
 """Known-buggy implementations and valid alternatives for lesson 4, as edits of the solution cells.
 
-`make test` asserts each Bug loses the points of `fails` with a message containing `says`,
-and each Alternative passes every check. Not released to students.
+`make test` asserts each Bug loses the points of `fails` and of no other check, with a message
+containing `says` that the visible check shows (or, for a `hidden_only` bug, a hidden case that says
+so), and that each Alternative passes every check. Not released to students.
 """
 from ddpm_course.mutations import Alternative, Bug
 
@@ -47,7 +48,19 @@ BUGS = [
     Bug("step passed to the model as a Python int", "ddim_impl",
         ("model(x, torch.full((B,), t, device=device, dtype=torch.long))", "model(x, t)"),
         fails="ddim_values", says="torch.long"),
+    Bug("ᾱ_prev of the last step is alpha_bars[0]", "ddim_impl",
+        (PREV + " else torch.ones_like(alpha_bar)", PREV + " else alpha_bars[0]"),
+        fails="ddim_values", says="ᾱ_prev is 1"),
+    Bug("x0 prediction clipped to [-1, 1]", "ddim_impl",
+        ("        sigma = eta", "        x0_pred = x0_pred.clamp(-1, 1)\n        sigma = eta"),
+        fails="ddim_values", says="does not clip"),
     # FID
+    Bug("covariance of the samples, (N, N)", "fid_impl",
+        ("centred.T @ centred / (N - 1)", "centred @ centred.T / (N - 1)"),
+        fails="fid_values", says="a (D, D) matrix"),
+    Bug("frechet_distance in float32", "fid_impl",
+        ("    mu1, cov1, mu2, cov2 = (t.double() for t in (mu1, cov1, mu2, cov2))\n", ""),
+        fails="fid_values", says="compute in float64"),
     Bug("biased covariance", "fid_impl", ("centred.T @ centred / (N - 1)", "centred.T @ centred / N"),
         fails="fid_values", says="unbiased"),
     Bug("covariance not centred", "fid_impl", ("centred = features - mean", "centred = features"),

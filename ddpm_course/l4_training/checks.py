@@ -128,7 +128,24 @@ def expect_stats(feature_stats, features: torch.Tensor) -> None:
                            (f.T @ f / (N - 1), "subtract the mean before the product of the features")])
 
 
+def expect_float64_stats(feature_stats, features: torch.Tensor) -> None:
+    mean, cov = feature_stats(features)
+    for name, value in (("mean", mean), ("covariance", cov)):
+        if not isinstance(value, torch.Tensor) or value.dtype != torch.float64:
+            got = getattr(value, "dtype", type(value).__name__)
+            fail(f"for float32 features the {name} is {got}, expected float64",
+                 "convert to float64 first (features.double()): FID is a small difference of large numbers")
+
+
 FRECHET_HINT = "compare with d² = ||mu1 - mu2||² + tr(cov1) + tr(cov2) - 2 tr(sqrt(cov1 cov2))"
+ROOTS_HINT = ("sqrt(cov1) @ sqrt(cov2) is the square root of cov1 @ cov2 only when the two commute; take the "
+              "eigenvalues of sqrt(cov1) @ cov2 @ sqrt(cov1)")
+# Covariances that do not commute, with the distance stored rather than computed here (so no formula ships),
+# and what the product of the two square roots gives instead.
+MU1, MU2 = [0.5, -1.0, 0.0], [0.0, 0.5, 1.0]
+COV1 = [[2.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]]
+COV2 = [[1.0, -0.4, 0.2], [-0.4, 0.8, 0.0], [0.2, 0.0, 1.5]]
+NOT_COMMUTING, PRODUCT_OF_ROOTS = 4.508037310020103, 4.5148423566287175
 
 
 @check("feature_stats and frechet_distance")
@@ -141,6 +158,19 @@ def fid(feature_stats, frechet_distance) -> None:
         with case(desc):
             got = as_number(frechet_distance(mu1, cov1, mu2, cov2), "frechet_distance")
             expect_number(got, expected, "frechet_distance", variants, FRECHET_HINT, nan_hint=SINGULAR_HINT)
+    with case("feature_stats of 200 float32 samples of 24 features: float64 statistics, as the docstring says"):
+        features = torch.randn(200, 24, generator=seeded(1)) * 3 + 10
+        expect_float64_stats(feature_stats, features)
+    with case("covariances that do not commute (cov1 @ cov2 != cov2 @ cov1), D=3"):
+        mu1, mu2, cov1, cov2 = (torch.tensor(v, dtype=torch.float64) for v in (MU1, MU2, COV1, COV2))
+        got = as_number(frechet_distance(mu1, cov1, mu2, cov2), "frechet_distance")
+        expect_number(got, NOT_COMMUTING, "frechet_distance", [(PRODUCT_OF_ROOTS, ROOTS_HINT)], FRECHET_HINT)
+    with case("float32 mean and covariance of 500 samples of 16 features: the same Gaussian twice gives 0"):
+        features = torch.randn(500, 16, generator=seeded(9)) * 5 + 100
+        mu, cov = features.mean(0), torch.cov(features.T)
+        got = as_number(frechet_distance(mu, cov, mu, cov), "frechet_distance")
+        expect_number(got, 0.0, "frechet_distance of a Gaussian with itself", [],
+                      "compute in float64, as the text says: convert mu and cov with .double()", atol=1e-6)
     with case("a singular covariance (4 samples of 6 features: eigh returns its zero eigenvalues as tiny "
               "negatives) against itself"):
         features = torch.randn(4, 6, generator=seeded(5), dtype=torch.float64)
@@ -163,3 +193,11 @@ def kid(kid_fn, cases=KID_CASES) -> None:
             b = torch.randn(N, D, generator=seeded(seed + 10), dtype=torch.float64) * scale + shift
             got = as_number(kid_fn(a, b), "kid")
             expect_number(got, kid_loops(a, b), "kid", kid_variants(a, b), KID_HINT, atol=1e-8)
+    with case("M=40, N=30, D=16, float32 features around 3: computed in float64, as the text says"):
+        a = torch.randn(40, 16, generator=seeded(20)) + 3
+        b = torch.randn(30, 16, generator=seeded(21)) * 1.1 + 3
+        got, expected = as_number(kid_fn(a, b), "kid"), kid_loops(a, b)
+        roughly = abs(got - expected) < 1e-2 * abs(expected)
+        expect_number(got, expected, "kid", [], "close, but not exact: convert the features with .double() before "
+                      "the kernels; float32 loses digits in the difference of the three means" if roughly else
+                      KID_HINT, atol=1e-7, rtol=1e-6)

@@ -23,12 +23,14 @@ def ddim_expected(model: StandInModel, alpha_bars: torch.Tensor, shape: tuple[in
     with torch.no_grad():
         for i, t in enumerate(timesteps):
             a = ab[t]
+            last = ab[0] if prev == "last at 0" else torch.ones_like(a)
             if prev == "t-1":
-                a_prev = ab[t - 1] if t > 0 else torch.ones_like(a)
+                a_prev = ab[t - 1] if t > 0 else last
             else:
-                a_prev = ab[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.ones_like(a)
+                a_prev = ab[timesteps[i + 1]] if i + 1 < len(timesteps) else last
             eps = model(x, torch.full((shape[0],), t, dtype=torch.long)).double()
             x0 = (x - (1 - a if x0_kind == "no sqrt" else torch.sqrt(1 - a)) * eps) / torch.sqrt(a)
+            x0 = x0.clamp(-1, 1) if x0_kind == "clamped" else x0
             sigma = eta * torch.sqrt((1 - a_prev) / (1 - a)) * torch.sqrt(1 - a / a_prev)
             kept = (1 - a_prev) if direction == "no sigma" else (1 - a_prev - sigma**2).clamp(min=0)
             x = torch.sqrt(a_prev) * x0 + torch.sqrt(kept) * eps
@@ -47,6 +49,9 @@ def ddim_variants(model, alpha_bars, shape, timesteps, eta, seed) -> list[tuple[
     variants = [
         (run(prev="t-1"), "alpha_bar_prev is ᾱ at the NEXT step of your subsequence (timesteps[i + 1]), "
                           "not at t - 1: DDIM skips steps"),
+        (run(prev="last at 0"), "at the last step ᾱ_prev is 1, the clean image's, not alpha_bars[0]: "
+                                "that step turns x into x0_pred"),
+        (run(x0_kind="clamped"), "eq. 12 does not clip x0_pred: leave out the clamp to [-1, 1]"),
         (run(x0_kind="no sqrt"),
          "x0_pred = (x - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t): the square root on (1 - ᾱ_t) is missing"),
     ]
