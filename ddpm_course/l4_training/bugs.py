@@ -94,6 +94,8 @@ BUGS = [
         fails="kid_values", says="counts twice"),
     Bug("second set normalised by the first set's size", "kid_impl", ("/ (N * (N - 1))", "/ (M * (M - 1))"),
         fails="kid_values", says="its own size"),
+    Bug("diagonal left out but still counted in the normalisation", "kid_impl",
+        ("/ (M * (M - 1))", "/ (M * M)"), ("/ (N * (N - 1))", "/ (N * N)"), fails="kid_values", says="M(M - 1) pairs"),
 ]
 
 ALTERNATIVES = [

@@ -104,7 +104,7 @@ def frechet_cases() -> list[tuple[str, tuple, float, list[tuple[float, str]]]]:
 
 
 def kid_loops(a: torch.Tensor, b: torch.Tensor, degree: int = 3, scale: bool = True, offset: float = 1.0,
-              unbiased: bool = True, cross: float = 2.0, own_sizes: bool = True) -> float:
+              unbiased: bool = True, cross: float = 2.0, own_sizes: bool = True, pair_count: bool = True) -> float:
     """KID from its definition, pair by pair; the keywords reproduce known mistakes."""
     a, b = a.double(), b.double()
     D = a.shape[1]
@@ -115,7 +115,7 @@ def kid_loops(a: torch.Tensor, b: torch.Tensor, degree: int = 3, scale: bool = T
     def within(x, size):
         n = len(x)
         pairs = [k(x[i], x[j]) for i in range(n) for j in range(n) if i != j or not unbiased]
-        return sum(pairs) / (size * (size - 1) if unbiased else size * size)
+        return sum(pairs) / (size * (size - 1) if unbiased and pair_count else size * size)
 
     M, N = len(a), len(b)
     between = sum(k(a[i], b[j]) for i in range(M) for j in range(N)) / (M * N)
@@ -131,4 +131,6 @@ def kid_variants(a: torch.Tensor, b: torch.Tensor) -> list[tuple[float, str]]:
         (kid_loops(a, b, offset=0.0), "the kernel adds 1 before the cube: (x·y / D + 1) ** 3"),
         (kid_loops(a, b, cross=1.0), "the cross term counts twice: - 2 * mean of k(a_i, b_j)"),
         (kid_loops(a, b, own_sizes=False), "normalise each within-set sum by its own size: M(M-1) for a, N(N-1) for b"),
+        (kid_loops(a, b, pair_count=False), "without the diagonal a set of M has M(M - 1) pairs i != j: divide its "
+                                            "within-set sum by that, not by M * M"),
     ]
