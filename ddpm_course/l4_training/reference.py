@@ -75,8 +75,8 @@ class TrainConfig(NamedTuple):
         return self.mode + ("-fixture" if self.fixture else "") + ("-sprite" if self.sprite else "")
 
 
-# The full model, sized by measurement for about 17 minutes of training and 2 sample grids on a 2-core
-# laptop CPU (the table in Part 2): smaller batches, a higher learning rate and a shorter EMA suit a short run.
+# The full model, sized by measurement for about 19 minutes of training, 2 sample grids included, on a
+# 2-core laptop CPU (the table in Part 2): smaller batches, a higher learning rate and a shorter EMA suit a short run.
 CPU = dict(batch_size=64, lr=2e-3, warmup_steps=100, ema_decay=0.995, epochs=None, max_steps=1500, sample_every=750,
            grid_samples=16, eval_samples=300, classifier_steps=300, classifier_batch=128, mode="cpu")
 # Every cell in seconds, for graders and CI: a tiny model, ten steps, noise-like samples.
