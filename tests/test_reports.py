@@ -44,6 +44,14 @@ def test_failure_messages_give_each_failed_check_its_first_line_or_what_stopped_
     }
 
 
+def test_failure_outputs_keep_the_whole_message_hint_included(autograded):
+    """Does each failed graded cell keep its whole error, hint included, as the student sees it under the cell?"""
+    outputs = reports.failure_outputs(autograded)
+    assert outputs["demo_values"] == "CheckFailure: Demo: case [1]: wrong\n  Hint: look"
+    firsts = {gid: reports.first_line(text, 10_000) for gid, text in outputs.items()}
+    assert firsts == reports.failure_messages(autograded)
+
+
 def test_what_went_wrong_names_limits_and_the_students_own_errors_not_failed_checks(autograded):
     """Does the reason list the student's own error and every limit hit, but leave failed checks to 'failed:'?"""
     assert reports.what_went_wrong(autograded) == [

@@ -3,6 +3,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from traitlets.config import Config
+
+from ddpm_course.instructor import workers
 from ddpm_course.instructor.workers import nbgrader_error
 from submissions import FIRST, shadow_package
 
@@ -15,7 +18,6 @@ def test_files_next_to_a_notebook_would_shadow_the_course_package(tmp_path):
     assert Path(result.stdout.strip()) == tmp_path / "ddpm_course" / FIRST / "checks.py"
 
 
-
 def test_nbgrader_error_names_the_exception_that_stopped_it():
     """From nbgrader's log, is the last real exception reported, not its closing 'see the above traceback'?"""
     log = ("[ERROR] There was an error processing assignment\nTraceback (most recent call last):\n"
@@ -24,3 +26,9 @@ def test_nbgrader_error_names_the_exception_that_stopped_it():
     assert nbgrader_error({"log": log}) == "DeadKernelError: Kernel died"
     assert nbgrader_error({"log": "[ERROR] something odd"}) == "[ERROR] something odd"
     assert nbgrader_error({}) == "unknown error"
+
+
+def test_a_class_with_nothing_to_grade_needs_no_worker(tmp_path):
+    """With no notebook to grade (every submission missing or unreadable), does the run end at once, without
+    a template gradebook, which only exists once a submitted lesson was generated?"""
+    assert list(workers.run([], 2, tmp_path / "no-template.db", tmp_path / "workers", Config())) == []

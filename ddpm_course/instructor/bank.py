@@ -94,8 +94,9 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
             hidden_error, hidden_s = _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>")
             points = cell.metadata["nbgrader"]["points"]
             failed = visible_error is not None or hidden_error is not None
-            results[gid] = CellRun(gid, 0 if failed else points, points, visible_error or hidden_error or "",
-                                   visible_error, hidden_error, visible_s, hidden_s)
+            message = visible_error or hidden_error or ""
+            results[gid] = CellRun(gid, 0 if failed else points, points, message, message, visible=visible_error,
+                                   hidden=hidden_error, visible_s=visible_s, hidden_s=hidden_s)
     return results
 
 

@@ -35,11 +35,11 @@ def cores() -> int:
 
 def cell_grades(root: Path, student: str, lesson: str) -> list[CellGrade]:
     """Per graded cell results of one autograded submission, in notebook order."""
-    messages = reports.failure_messages(root / "autograded" / student / lesson / f"{lesson}.ipynb")
+    outputs = reports.failure_outputs(root / "autograded" / student / lesson / f"{lesson}.ipynb")
     with gradebook(root) as book:
         notebook = book.find_submission_notebook(lesson, lesson, student)
-        grades = {g.name: CellGrade(g.name, g.score, g.max_score, messages.get(g.name, ""))
-                  for g in notebook.grades}
+        grades = {g.name: CellGrade(g.name, g.score, g.max_score, reports.first_line(outputs.get(g.name, ""), 10_000),
+                                    outputs.get(g.name, "")) for g in notebook.grades}
     order = [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells]
     return [grades[gid] for gid in order if gid in grades]
 
@@ -101,15 +101,32 @@ def lesson_of(notebook: Path) -> str:
     raise SystemExit(f"cannot tell which lesson {notebook} is: name it after one of {course.lessons()}")
 
 
-def grade_one(notebook: Path, timeout: int | None = None, memory_mb: int | None = None) -> Record:
-    """Autograde one notebook in a throwaway course folder."""
-    lesson = lesson_of(notebook)
-    with tempfile.TemporaryDirectory() as tmp:
+def grade_apart(submissions: list[tuple[str, Path]], jobs: int | None = None, timeout: int | None = None,
+                memory_mb: int | None = None) -> list[Record]:
+    """Autograde submissions in a throwaway course folder, never touching the instructor's gradebook,
+    as one batch: the routes that grade elsewhere (`make grade`, pytest, Gradescope) all come here.
+    Each submission is a lesson and either a notebook (graded as that lesson's, whatever its name)
+    or a folder as the student handed it in (triage finds the notebook, or records why not).
+    Returns a record per submission, in order."""
+    with tempfile.TemporaryDirectory(prefix="ddpm-grade-") as tmp:
         root = Path(tmp)
-        target = root / "submitted" / "student" / lesson / f"{lesson}.ipynb"
-        target.parent.mkdir(parents=True)
-        shutil.copy(notebook, target)
-        return autograde(root, jobs=1, timeout=timeout, memory_mb=memory_mb, feedback=False)[0]
+        for number, (lesson, path) in enumerate(submissions):
+            folder = root / "submitted" / f"submission{number}" / lesson
+            if path.is_dir():
+                shutil.copytree(path, folder, symlinks=True)
+            else:
+                folder.mkdir(parents=True)
+                shutil.copyfile(path, folder / f"{lesson}.ipynb")
+        lessons = [lesson for lesson in course.lessons() if lesson in {lesson for lesson, _ in submissions}]
+        records = autograde(root, min(jobs or cores(), len(submissions)), lessons, timeout, memory_mb, feedback=False)
+    # triage also records every lesson a submission was not for, as missing: leave those out
+    found = {(record.student, record.lesson): record for record in records}
+    return [found[(f"submission{number}", lesson)] for number, (lesson, _) in enumerate(submissions)]
+
+
+def grade_one(notebook: Path, timeout: int | None = None, memory_mb: int | None = None) -> Record:
+    """Autograde one notebook in a throwaway course folder: `make grade`."""
+    return grade_apart([(lesson_of(notebook), notebook)], 1, timeout, memory_mb)[0]
 
 
 def report(record: Record) -> str:

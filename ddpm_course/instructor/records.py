@@ -15,7 +15,8 @@ class CellGrade:
     grade_id: str
     score: float | None
     max_score: float
-    message: str = ""
+    message: str = ""  # the first line of the failure, for tables (grades.csv, reports, `make grade`)
+    output: str = ""  # the whole failure as the student sees it under the cell, hint included (pytest, Gradescope)
 
 
 @dataclass

@@ -35,16 +35,22 @@ def cause(output) -> str | None:
     return CAUSES.get(output.get("ename"))
 
 
-def failure_messages(notebook: Path) -> dict[str, str]:
-    """First line of the error shown under each graded cell of an autograded notebook; where a
-    limit stopped the cell (a timeout also leaves a KeyboardInterrupt), what stopped it."""
-    messages = {}
+def failure_outputs(notebook: Path) -> dict[str, str]:
+    """The error shown under each graded cell of an autograded notebook, whole (a CheckFailure's
+    message and hint, as the student sees it); where a limit stopped the cell (a timeout also
+    leaves a KeyboardInterrupt), what stopped it."""
+    outputs = {}
     for cell in course.read(notebook).cells:
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if errors and course.grade_id(cell):
             error = next((o for o in errors if cause(o)), errors[0])
-            messages[course.grade_id(cell)] = first_line(f"{error['ename']}: {cause(error) or error['evalue']}", 10_000)
-    return messages
+            outputs[course.grade_id(cell)] = f"{error['ename']}: {cause(error) or error['evalue']}".strip()
+    return outputs
+
+
+def failure_messages(notebook: Path) -> dict[str, str]:
+    """The first line of each failed graded cell's error (see failure_outputs), for tables."""
+    return {gid: first_line(text, 10_000) for gid, text in failure_outputs(notebook).items()}
 
 
 def what_went_wrong(notebook: Path) -> list[str]:

@@ -114,6 +114,8 @@ def run(tasks: list[Task], jobs: int, template: Path, scratch: Path, config: Con
         feedback: bool = True) -> Iterator[Result]:
     """Grade every task with `jobs` workers; yield each result as soon as it is done.
     jobs=1 grades in this process, one notebook after another."""
+    if not tasks:  # nothing readable was handed in: no lesson was generated, so there is no template
+        return
     if jobs <= 1 or len(tasks) <= 1:
         start_worker(template, scratch, config, feedback)
         for task in tasks:
