@@ -6,9 +6,16 @@ from pathlib import Path
 
 import nbformat
 
-from ddpm_course.instructor import colab, course
+from ddpm_course.instructor import bank, colab, course
+from ddpm_course.mutations import Mutation
 
 FIRST = course.lessons()[0]
+# A GroupNorm that is wrong only on a single row of pixels, which no visible case has: a hidden case catches it.
+HIDDEN_ONLY = Mutation("wrong on a single row of pixels", "groupnorm_impl",
+                       ("        B, C, H, W = x.shape\n", "        B, C, H, W = x.shape\n        if H == 1:\n"
+                                                          "            return x\n"))
+# What the routes that grade elsewhere are tried on (pytest grading, Gradescope): one of each kind.
+KINDS = ("correct", "buggy", "hidden", "stub", "invalid")
 
 
 def submit(root: Path, student: str, lesson: str, notebook, name: str | None = None) -> Path:
@@ -43,3 +50,20 @@ def shadow_package(folder: Path) -> None:
     (package / "__init__.py").write_text("")
     (package / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
     (folder / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
+
+
+def first_lesson_kinds(folder: Path) -> dict[str, Path]:
+    """One lesson-1 notebook of each of KINDS, as <folder>/<kind>/<lesson>.ipynb: the solution, the first known
+    bug, a bug only a hidden case catches, the untouched release, and a file that is no notebook."""
+    notebooks = {"correct": bank.submission(FIRST), "buggy": bank.submission(FIRST, bank.bank(FIRST).BUGS[0]),
+                 "hidden": bank.submission(FIRST, HIDDEN_ONLY), "stub": course.read(course.release_path(FIRST)),
+                 "invalid": nbformat.writes(bank.submission(FIRST))[:500]}
+    paths = {}
+    for kind in KINDS:
+        paths[kind] = folder / kind / f"{FIRST}.ipynb"
+        paths[kind].parent.mkdir(parents=True)
+        if isinstance(notebooks[kind], str):
+            paths[kind].write_text(notebooks[kind])
+        else:
+            nbformat.write(notebooks[kind], paths[kind])
+    return paths

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from ddpm_course.instructor import course
 
-# What students get of ddpm_course/: the check framework, data loading and plotting.
-SHIPPED = ("__init__.py", "checking.py", "structure.py", "data.py", "plotting.py")
+# What students get of ddpm_course/: the check framework, data loading and plotting, and the visible
+# grading (`python -m ddpm_course.progress`, and its pytest form for GitHub Classroom).
+SHIPPED = ("__init__.py", "checking.py", "structure.py", "data.py", "plotting.py", "progress.py", "pytest_grading.py")
 # What they get of each lesson's folder: the checks its notebook calls, and the modules those import.
 LESSON_MODULES = {
     "l1_blocks": ("__init__.py", "checks.py"),
@@ -56,6 +57,11 @@ replace its `raise NotImplementedError(...)` line with your code and run the che
 below it. A check prints `passed`, or one message that names the failing case, shows
 expected vs got, and gives a hint. Grading adds hidden cases: aim for correct code, not
 green checks. Keep the names a stub prescribes.
+
+To see every exercise at once, passed or not, as grading runs your notebooks (top to bottom,
+in a fresh kernel, visible checks only):
+
+    .venv/bin/python -m ddpm_course.progress
 
 ## Hand in
 
