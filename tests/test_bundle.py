@@ -15,12 +15,9 @@ from pathlib import Path
 import pytest
 
 from ddpm_course.instructor import bundle, course
+from leaks import answer_leaks, hidden_leaks, public_modules
 
 LESSONS = course.lessons()
-
-
-def lines_of(paths) -> set[str]:
-    return {line.strip() for path in paths for line in Path(path).read_text().split("\n")}
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +44,6 @@ def test_bundle_holds_what_students_need(lesson, bundles):
     needed |= {p.relative_to(course.ROOT).as_posix() for p in (course.ROOT / "assets").iterdir()}
     assert needed <= names
     assert not any(name.startswith(f"notebooks/{later}/") for later in LESSONS[len(upto):] for name in names)
-
-
-def bundle_lines(content: dict[str, str]) -> set[str]:
-    return {line.strip() for text in content.values() for line in text.split("\n")}
-
-
-def public_modules() -> list[Path]:
-    """Package files that are public by design: every module the bundles list, reference solutions
-    aside. A line they share with a hidden check or an answer is no leak."""
-    return [course.PACKAGE / name for name in bundle.SHIPPED] + [
-        course.PACKAGE / lesson / name for lesson, names in bundle.LESSON_MODULES.items() for name in names]
 
 
 def test_every_module_of_the_package_is_shipped_or_withheld_by_name():
@@ -98,11 +84,8 @@ def test_bundle_holds_no_hidden_check_or_instructor_code(lesson, bundles):
     """Are hidden.py, bugs.py, instructor/ and solutions/ absent, and no hidden-only line anywhere in the bundle?"""
     content = files(bundles[lesson])
     assert [n for n in content if n.endswith(("hidden.py", "bugs.py")) or "instructor/" in n or "solutions/" in n] == []
-    public = public_modules() + [course.release_path(name) for name in LESSONS]
-    public += [p for p in course.PACKAGE.glob("*/reference.py")]
-    hidden = lines_of(course.PACKAGE.glob("*/hidden.py")) - lines_of(public)
     assert "BEGIN HIDDEN TESTS" not in "\n".join(content.values())
-    assert sorted(line for line in hidden & bundle_lines(content) if len(line) >= 20) == []
+    assert hidden_leaks(content) == []
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -111,9 +94,7 @@ def test_bundle_holds_no_answer_to_this_or_a_later_lesson(lesson, bundles):
     content = files(bundles[lesson])
     later = LESSONS[LESSONS.index(lesson):]
     assert [n for n in content if any(n == f"ddpm_course/{name}/reference.py" for name in later)] == []
-    allowed = lines_of(public_modules()) | lines_of(course.reference_path(n) for n in LESSONS[:LESSONS.index(lesson)])
-    answers = set().union(*(course.solution_only_lines(name) for name in later)) - allowed
-    assert sorted(answers & bundle_lines(content)) == []
+    assert answer_leaks(content, lesson) == []
 
 
 RUN_CELLS = """
