@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 # tools come first on PATH. The course's own tooling asks alembic in-process (nbgrader_api.alembic_head).
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv lab test test-fast lint release grade autograde collect student-bundle bench-grading bench clean
+.PHONY: help venv lab test test-fast lint release grade autograde pytest-grade progress collect student-bundle \
+	gradescope github-classroom bench-grading bench clean
 
 help:
 	@echo "make lab                     open the course in JupyterLab"
@@ -19,8 +20,14 @@ help:
 	@echo "make grade NB=path.ipynb     autograde one notebook, hidden tests included"
 	@echo "make autograde               grade submitted/<student>/<lesson>/: grades.csv, feedback/, reports/"
 	@echo "    [JOBS=n] [LESSON=name] [TIMEOUT=s] [MEMORY_MB=n]   workers, one lesson, limits per cell/kernel"
+	@echo "make pytest-grade NB=path.ipynb [ARGS=...]   the same grading as pytest: a test per graded cell"
+	@echo "                             (ARGS go to pytest, e.g. ARGS=--junitxml=grades.xml)"
+	@echo "make progress [NB=path.ipynb]   students: every exercise of notebooks/, passed or not (visible checks)"
 	@echo "make collect LESSON=name     LMS download in downloaded/<lesson>/archive/ -> submitted/"
 	@echo "make student-bundle [LESSON=name]   dist/ddpm-course-<lesson>.zip: what students need, no answers"
+	@echo "make gradescope LESSON=name  dist/gradescope-<lesson>.zip: a Gradescope autograder"
+	@echo "make github-classroom LESSON=name [GRADER_REPO=owner/name]   dist/github-classroom-<lesson>/:"
+	@echo "                             a GitHub Classroom template, and its private grader (-grader/)"
 	@echo "make bench-grading [N=8]     notebooks graded per minute with 1 and all cores"
 	@echo "make bench [ARGS=--quick]    lesson 4 training/sampling throughput here, and every check's runtime"
 
@@ -66,12 +73,29 @@ grade: $(STAMP)
 autograde: $(STAMP)
 	$(PY) -m ddpm_course.instructor.grade --all $(if $(JOBS),--jobs $(JOBS)) $(if $(LESSON),--lesson $(LESSON)) $(LIMITS)
 
+# One test per graded cell, graded by the same code as `make grade` (README, "Grading platforms").
+pytest-grade: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make pytest-grade NB=path/to/lesson.ipynb [ARGS=...]"; exit 2; }
+	$(PY) -m pytest -p ddpm_course.pytest_grading -p no:cacheprovider \
+		$(if $(TIMEOUT),--cell-timeout $(TIMEOUT)) $(if $(MEMORY_MB),--memory-mb $(MEMORY_MB)) $(NB) $(ARGS)
+
+progress: $(STAMP)
+	$(PY) -m ddpm_course.progress $(NB)
+
 collect: $(STAMP)
 	@test -n "$(LESSON)" || { echo "usage: make collect LESSON=<lesson>"; exit 2; }
 	$(PY) -m ddpm_course.instructor.collect "$(LESSON)"
 
 student-bundle: $(STAMP)
 	$(PY) -m ddpm_course.instructor.bundle $(if $(LESSON),--lesson $(LESSON))
+
+gradescope: $(STAMP)
+	@test -n "$(LESSON)" || { echo "usage: make gradescope LESSON=<lesson>"; exit 2; }
+	$(PY) -m ddpm_course.instructor.gradescope build --lesson "$(LESSON)"
+
+github-classroom: $(STAMP)
+	@test -n "$(LESSON)" || { echo "usage: make github-classroom LESSON=<lesson> [GRADER_REPO=owner/name]"; exit 2; }
+	$(PY) -m ddpm_course.instructor.classroom --lesson "$(LESSON)" $(if $(GRADER_REPO),--grader-repo $(GRADER_REPO))
 
 bench-grading: $(STAMP)
 	$(PY) -m ddpm_course.instructor.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON))

@@ -19,6 +19,7 @@ test passes. A notebook that could not be graded fails each of its tests with th
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
@@ -98,10 +99,14 @@ def graded(item: pytest.Item) -> Graded:
     if item.path not in done:
         todo = list(dict.fromkeys(i.path for i in item.session.items if isinstance(i, GradedCell)
                                   and i.path not in done))
+        # nbgrader logs every step; pytest would show those records under the first failure (`make grade` shows none)
+        logging.disable(logging.CRITICAL)
         try:
             done.update(zip(todo, MODES[item.config.getoption("checks")][1](todo, item.config)))
         except Exception as err:  # the grading machinery failed: say so once per test, never grade again
             done.update({path: Graded(reason=f"grading failed: {type(err).__name__}: {err}") for path in todo})
+        finally:
+            logging.disable(logging.NOTSET)
     return done[item.path]
 
 

@@ -7,6 +7,7 @@ stand-in grader, in a fraction of a second; one slow run grades submissions.KIND
 """
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -44,6 +45,7 @@ def stand_in(monkeypatch):
     batches = []
 
     def grade_by_folder_name(paths, config):
+        logging.getLogger("traitlets").warning("Converting notebook")  # as nbgrader logs while grading
         batches.append([p.parent.name for p in paths])
         failing = [set(p.parent.name.split("-")[1:]) for p in paths]
         return [pytest_grading.Graded({gid: (0, MESSAGE) if gid in fails else (pts, "") for gid, pts in POINTS.items()})
@@ -83,12 +85,13 @@ def test_every_notebook_of_a_session_is_graded_once_in_one_batch(pytester, stand
 
 
 def test_a_failure_shows_the_students_message_and_no_traceback(pytester, stand_in):
-    """Does a failed cell report the student's message alone, hint included, with no frame of the grader?"""
+    """Does a failed cell report the student's message alone, hint included, with no frame or log of the grader?"""
     path = notebook_in(pytester, "fail-groupnorm_values")
     text = pytester.runpytest_inprocess(*PLUGIN, str(path)).stdout.str()
     failure = text.split(" FAILURES ")[1].split(" short test summary ")[0]
     assert MESSAGE in failure
     assert "Traceback" not in failure and "pytest_grading.py" not in failure and "raise " not in failure
+    assert "Converting notebook" not in text
 
 
 def test_junitxml_carries_each_cells_points_score_and_message(pytester, stand_in):

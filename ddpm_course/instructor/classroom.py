@@ -10,7 +10,7 @@ Writes two folders:
   with `ddpm_course.pytest_grading` and reports a score per graded cell to GitHub Classroom;
 - dist/github-classroom-<lesson>-grader/: the grader folder of the lesson (grader.py: hidden checks and
   reference solutions, no solution notebook), for a *private* repository, by default
-  <owner>-of-the-course/ddpm-course-grader-<lesson>.
+  <owner of the course's repository>/ddpm-course-grader-<lesson>.
 The workflow fetches the grader repository with the secret DDPM_GRADER_TOKEN and runs every check;
 where the secret is not set, it runs the visible checks alone. README, "Grading platforms", says what
 each option keeps secret.

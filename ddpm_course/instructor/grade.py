@@ -10,7 +10,8 @@ feedback/, grades.csv (with a status and reason per student and lesson) and repo
 (cells.csv, exercises.csv, exercises.png). Missing, unreadable or misnamed notebooks, and
 notebooks that hang, exhaust memory or crash their kernel, each get a record of their own;
 they never stop the batch. A single notebook is graded in a throwaway course folder, so it
-never touches the instructor's gradebook.
+never touches the instructor's gradebook; so are the batches of the routes that grade elsewhere
+(`grade_apart`: the pytest grading and the Gradescope autograder), so every route scores alike.
 """
 from __future__ import annotations
 
