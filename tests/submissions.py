@@ -14,9 +14,10 @@ FIRST = course.lessons()[0]
 HIDDEN_ONLY = Mutation("wrong on a single row of pixels", "groupnorm_impl",
                        ("        B, C, H, W = x.shape\n", "        B, C, H, W = x.shape\n        if H == 1:\n"
                                                           "            return x\n"))
-# What the routes that grade elsewhere are tried on (pytest grading, Gradescope): one of each kind.
-KINDS = ("correct", "buggy", "hidden", "stub", "invalid")
-
+# The first known bug of the lesson's last check, which its visible check catches.
+VISIBLE_BUG = next(bug for bug in bank.bank(FIRST).BUGS if bug.fails == list(course.points(FIRST))[-1])
+# What the routes that grade elsewhere are tried on (pytest grading, Gradescope): one notebook of each kind.
+KINDS = ("correct", "buggy", "stub", "invalid")
 
 def submit(root: Path, student: str, lesson: str, notebook, name: str | None = None) -> Path:
     """Write a notebook (or raw text) where a student's submission goes; return its path."""
@@ -52,14 +53,23 @@ def shadow_package(folder: Path) -> None:
     (folder / "checks.py").write_text("def __getattr__(name):\n    return lambda *args, **kwargs: None\n")
 
 
-def first_lesson_kinds(folder: Path) -> dict[str, Path]:
-    """One lesson-1 notebook of each of KINDS, as <folder>/<kind>/<lesson>.ipynb: the solution, the first known
-    bug, a bug only a hidden case catches, the untouched release, and a file that is no notebook."""
-    notebooks = {"correct": bank.submission(FIRST), "buggy": bank.submission(FIRST, bank.bank(FIRST).BUGS[0]),
-                 "hidden": bank.submission(FIRST, HIDDEN_ONLY), "stub": course.read(course.release_path(FIRST)),
+def buggy_notebook():
+    """Lesson 1's solution with two bugs in two exercises: VISIBLE_BUG, and HIDDEN_ONLY, which only the
+    hidden checks can see."""
+    notebook = bank.submission(FIRST, VISIBLE_BUG)
+    cell = next(c for c in notebook.cells if course.grade_id(c) == HIDDEN_ONLY.cell)
+    cell.source = HIDDEN_ONLY.apply(cell.source)
+    return notebook
+
+
+def first_lesson_kinds(folder: Path, kinds=KINDS) -> dict[str, Path]:
+    """A lesson-1 notebook of each kind, as <folder>/<kind>/<lesson>.ipynb: the solution, buggy_notebook(), the
+    untouched release, and a file that is no notebook."""
+    notebooks = {"correct": bank.submission(FIRST), "buggy": buggy_notebook(),
+                 "stub": course.read(course.release_path(FIRST)),
                  "invalid": nbformat.writes(bank.submission(FIRST))[:500]}
     paths = {}
-    for kind in KINDS:
+    for kind in kinds:
         paths[kind] = folder / kind / f"{FIRST}.ipynb"
         paths[kind].parent.mkdir(parents=True)
         if isinstance(notebooks[kind], str):

@@ -121,7 +121,7 @@ def autograded(zips, tmp_path_factory, request) -> dict:
 @pytest.mark.parametrize("kind", KINDS)
 def test_autograder_scores_what_make_grade_scores(kind, autograded):
     """Does results.json give each graded cell `make grade`'s score, the student's message where it failed, and
-    `make grade`'s total, for the correct, buggy, hidden-only, stub and invalid submissions alike?"""
+    `make grade`'s total, for the correct, buggy, untouched and unreadable submissions alike?"""
     run, record = autograded["runs"][kind], autograded["records"][kind]
     assert run["returncode"] == 0, run["stdout"]
     results = run["results"]
@@ -140,8 +140,8 @@ def test_autograder_scores_what_make_grade_scores(kind, autograded):
 @pytest.mark.slow
 def test_autograder_grades_with_the_package_of_the_zip(autograded):
     """Did grading use the course unzipped from the autograder, not this repository's, and restore the hidden
-    checks from its grading source (the hidden-only bug fails its hidden case)?"""
+    checks from its grading source (the bug only hidden checks see fails its hidden case)?"""
     course_root = (autograded["folder"] / "source" / "course").resolve()
     assert f"grading {FIRST} with the course in {course_root}" in autograded["runs"]["correct"]["stdout"]
-    hidden = autograded["runs"]["hidden"]["results"]["tests"][0]
+    hidden = autograded["runs"]["buggy"]["results"]["tests"][0]
     assert hidden["score"] == 0 and "failed a hidden case" in hidden["output"]

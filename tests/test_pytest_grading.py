@@ -2,8 +2,8 @@
 student's message alone?
 
 The plumbing (tests, points, exit code, failure text, one grading per session) runs in-process with a
-stand-in grader, in a fraction of a second; one slow run grades submissions.KINDS for real, as
-`make pytest-grade` does, while `make grade`'s batch (conftest.py) grades the same notebooks beside it.
+stand-in grader, in a fraction of a second; one slow run grades a correct, a buggy and an unreadable
+notebook for real, as `make pytest-grade` does, while `make grade`'s batch (conftest.py) grades them beside it.
 """
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ from ddpm_course import pytest_grading
 # grade (and nbgrader with it) imported before pytester's in-process runs, which unload every module they
 # import first: nbgrader imported twice in one process fails to generate assignments
 from ddpm_course.instructor import course, grade  # noqa: F401
-from submissions import FIRST, KINDS, first_lesson_kinds
+from submissions import FIRST, first_lesson_kinds
 
 pytest_plugins = ["pytester"]
 POINTS = course.points(FIRST)
 PLUGIN = ["-p", "ddpm_course.pytest_grading", "-p", "no:cacheprovider"]
+# of submissions.KINDS: the untouched release fails as make grade's own test shows, at a kernel's cost
+ROUTE_KINDS = ("correct", "buggy", "invalid")
 MESSAGE = "CheckFailure: GroupNorm: case [B=2]: output values differ\n  Hint: look at the variance"
 
 
@@ -146,7 +148,7 @@ def graded(tmp_path_factory, request) -> dict:
     """`make pytest-grade` over one notebook of each kind, in a subprocess, while `make grade`'s batch
     grades the same notebooks here (conftest.py): its return code, junit cases and `make grade`'s records."""
     folder = tmp_path_factory.mktemp("pytest_grade")
-    paths = first_lesson_kinds(folder)
+    paths = first_lesson_kinds(folder, ROUTE_KINDS)
     out = folder / "out.xml"
     process = subprocess.Popen([sys.executable, "-m", "pytest", *PLUGIN, *map(str, paths.values()),
                                 f"--junitxml={out}"], cwd=course.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -157,7 +159,7 @@ def graded(tmp_path_factory, request) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ROUTE_KINDS)
 def test_pytest_grading_scores_what_make_grade_scores(kind, graded):
     """Does every test of the notebook carry `make grade`'s score for its cell, and fail with the same message
     (or, for a notebook that could not be graded, with the reason)?"""
@@ -175,6 +177,6 @@ def test_pytest_grading_scores_what_make_grade_scores(kind, graded):
 
 @pytest.mark.slow
 def test_pytest_grading_exits_1_when_a_cell_fails_and_runs_the_hidden_checks(graded):
-    """Does pytest exit 1 for a class with failures, and fail the hidden-only bug by its hidden case?"""
+    """Does pytest exit 1 for a class with failures, and fail the bug only hidden checks see by its hidden case?"""
     assert graded["returncode"] == 1, graded["stdout"]
-    assert "failed a hidden case" in graded["cases"][("hidden", "groupnorm_values")].find("failure").get("message")
+    assert "failed a hidden case" in graded["cases"][("buggy", "groupnorm_values")].find("failure").get("message")

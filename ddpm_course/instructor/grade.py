@@ -61,9 +61,10 @@ def settle(root: Path, result: workers.Result) -> Record:
 
 def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,
               timeout: int | None = None, memory_mb: int | None = None, feedback: bool = True,
-              progress: Callable[[Record], None] = lambda record: None) -> list[Record]:
+              progress: Callable[[Record], None] = lambda record: None, write_reports: bool = True) -> list[Record]:
     """Grade every submission under root/submitted (only `lessons`, if given) with `jobs` workers;
-    write the gradebook, autograded/, feedback/, grades.csv and reports/. Returns every record."""
+    write the gradebook, autograded/, feedback/ and, with write_reports, grades.csv and reports/.
+    Returns every record."""
     tasks, records = triage.triage(root, lessons)
     for record in records:
         progress(record)
@@ -74,12 +75,15 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
         scratch = Path(tmp)
         template = scratch / "template"
         template.mkdir()
-        for course_root in (root, template):
+        fresh = not (root / "gradebook.db").exists()
+        for course_root in (template,) if fresh else (template, root):
             # records each lesson's source cells, hidden tests included, that autograde restores
             api = make_api(course_root, scratch / "release")
             for lesson in graded_lessons:
                 with quiet_gradebook():
                     check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
+        if fresh and graded_lessons:  # a new course (a throwaway one, say) starts as the template: a second per lesson
+            shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
         for result in workers.run(tasks, jobs or cores(), template / "gradebook.db", scratch / "workers",
                                   limits_config(timeout, memory_mb), feedback):
             records.append(settle(root, result))
@@ -88,9 +92,10 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
         for record in records:
             if record.status != "graded":
                 reports.write_notice(root, record)
-    reports.write_grades(root, records)
-    reports.write_cells(root, records)
-    reports.write_exercises(root, records)
+    if write_reports:
+        reports.write_grades(root, records)
+        reports.write_cells(root, records)
+        reports.write_exercises(root, records)
     return records
 
 
@@ -119,7 +124,9 @@ def grade_apart(submissions: list[tuple[str, Path]], jobs: int | None = None, ti
                 folder.mkdir(parents=True)
                 shutil.copyfile(path, folder / f"{lesson}.ipynb")
         lessons = [lesson for lesson in course.lessons() if lesson in {lesson for lesson, _ in submissions}]
-        records = autograde(root, min(jobs or cores(), len(submissions)), lessons, timeout, memory_mb, feedback=False)
+        # the folder goes with its reports: only the records are wanted (the chart alone takes a second)
+        records = autograde(root, min(jobs or cores(), len(submissions)), lessons, timeout, memory_mb, feedback=False,
+                            write_reports=False)
     # triage also records every lesson a submission was not for, as missing: leave those out
     found = {(record.student, record.lesson): record for record in records}
     return [found[(f"submission{number}", lesson)] for number, (lesson, _) in enumerate(submissions)]
