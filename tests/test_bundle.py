@@ -34,11 +34,12 @@ def files(path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_bundle_holds_what_students_need(lesson, bundles):
-    """Does the bundle hold the notebooks up to the lesson, earlier lessons' references, the package,
-    the assets and the setup files?"""
+    """Does the bundle hold the notebooks up to the lesson, earlier lessons' references, the package (the
+    visible grading included), the assets and the setup files?"""
     names = set(files(bundles[lesson]))
     upto = LESSONS[:LESSONS.index(lesson) + 1]
-    needed = {"README.md", "requirements.txt", "pyproject.toml", "ddpm_course/__init__.py", "ddpm_course/checking.py"}
+    needed = {"README.md", "requirements.txt", "pyproject.toml", "ddpm_course/__init__.py", "ddpm_course/checking.py",
+              "ddpm_course/progress.py", "ddpm_course/pytest_grading.py"}
     needed |= {f"notebooks/{name}/{name}.ipynb" for name in upto}
     needed |= {f"ddpm_course/{name}/reference.py" for name in upto[:-1]}
     needed |= {p.relative_to(course.ROOT).as_posix() for p in (course.ROOT / "assets").iterdir()}

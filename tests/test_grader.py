@@ -2,6 +2,9 @@
 no answer notebook, and a grading source from which nbgrader records exactly what the solutions give it?"""
 from __future__ import annotations
 
+import ast
+import re
+
 import nbformat
 import pytest
 from nbgrader.preprocessors import ClearSolutions
@@ -37,12 +40,38 @@ def test_the_grading_source_holds_no_answer(lesson):
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_the_grader_holds_the_hidden_checks_but_no_bug_bank_and_no_later_lesson(lesson):
-    """Does the grader carry the instructor tooling and the hidden checks and references up to the lesson, but
-    no bugs.py (its edits quote the answers), no later lesson and no solution notebook but the grading source?"""
+    """Does the grader carry the grading tooling and the hidden checks and references up to the lesson, but no
+    bug bank (bugs.py's edits quote the answers), no later lesson and no solution notebook but the grading source?"""
     names = set(grader.contents(lesson))
     upto, later = LESSONS[:LESSONS.index(lesson) + 1], LESSONS[LESSONS.index(lesson) + 1:]
     assert {f"ddpm_course/{name}/{module}" for name in upto for module in ("hidden.py", "reference.py")} <= names
     assert {"ddpm_course/instructor/grade.py", "nbgrader_config.py", "requirements.txt"} <= names
-    assert [n for n in names if n.endswith("bugs.py") or any(f"/{name}/" in n for name in later)] == []
+    assert [n for n in names if n.endswith(("bugs.py", "mutations.py", "bank.py"))
+            or any(f"/{name}/" in n for name in later)] == []
     assert sorted(n for n in names if n.endswith(".ipynb")) == [f"notebooks/{lesson}/{lesson}.ipynb",
                                                           f"solutions/{lesson}/{lesson}.ipynb"]
+
+
+def named_modules(source: str) -> set[str]:
+    """The modules of the package a source names: in its imports (`from ddpm_course.x import y` names
+    ddpm_course.x and, where it is a module, ddpm_course.x.y) or in a string (nbgrader_config.py names its
+    preprocessors `ddpm_course.instructor.limits.LimitedExecute`)."""
+    names = set(re.findall(r"\bddpm_course(?:\.\w+)+", source))
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    prefixes = {".".join(name.split(".")[:n]) for name in names for n in range(2, name.count(".") + 2)}
+    return {name for name in prefixes if course.ROOT.joinpath(*name.split(".")).with_suffix(".py").is_file()
+            or course.ROOT.joinpath(*name.split("."), "__init__.py").is_file()}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_grader_holds_every_module_its_code_config_and_notebook_name(lesson):
+    """Does every module of the package that the grader's code, its nbgrader_config.py or the lesson's notebook
+    names come with it? (A run in this repository's environment would not notice one missing: the editable
+    install would lend it.)"""
+    files = grader.contents(lesson)
+    sources = [path.read_text() for name, path in files.items() if name.endswith(".py")]
+    sources += [c.source for c in grader.grading_source(lesson).cells if c.cell_type == "code"]
+    named = {name.replace(".", "/") for source in sources for name in named_modules(source)}
+    assert sorted(n for n in named if f"{n}.py" not in files and f"{n}/__init__.py" not in files) == []

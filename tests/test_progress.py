@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 
 import nbformat
@@ -76,9 +77,12 @@ def test_progress_runs_from_the_student_bundle_and_agrees_with_the_visible_check
     folder = tmp_path / bundle.bundle_name(FIRST)
     (folder / "mine").mkdir()
     nbformat.write(buggy_notebook(), folder / "mine" / f"{FIRST}.ipynb")
-    # the bundle's package first, for the command and for the kernel it starts (not this repository's)
-    result = subprocess.run([sys.executable, "-m", "ddpm_course.progress", f"mine/{FIRST}.ipynb"], cwd=folder,
-                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(folder)})
+    # -S: no .pth files, so not this repository's editable install, which would lend the bundle any module it
+    # lacks; the bundle's package comes first for the kernel too
+    paths = [str(folder), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    result = subprocess.run([sys.executable, "-S", "-m", "ddpm_course.progress", f"mine/{FIRST}.ipynb"], cwd=folder,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
     assert result.returncode == 0, result.stderr
     rows = {line.split()[2]: line.split()[0] for line in result.stdout.strip().split("\n")[1:]}
     visible_failures = {mutation: {gid for gid, run in bank.run_lesson(FIRST, mutation).items() if run.visible}

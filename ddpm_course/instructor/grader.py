@@ -4,9 +4,9 @@ the Gradescope autograder (gradescope.py) and of GitHub Classroom's private grad
 It is this repository cut down to what `python -m ddpm_course.instructor.grade` and the pytest grading
 need for one lesson, laid out the same way, so the course's own grading runs in it unchanged:
 
-- ddpm_course/: the package up to the lesson, instructor tooling, hidden checks and reference
-  solutions included (the hidden checks compare with them), but not the bug bank (bugs.py: its edits
-  quote the answers) nor later lessons;
+- ddpm_course/: the package up to the lesson, hidden checks and reference solutions included (the
+  hidden checks compare with them), and the instructor modules that grading uses (GRADING), but not
+  the bug bank (bugs.py: its edits quote the answers; mutations.py) nor later lessons;
 - solutions/<lesson>/<lesson>.ipynb: not the solution, but a *grading source*: the solution notebook
   with every solution region holding the release's stub instead of the answer. nbgrader reads its
   check cells, hidden tests included, into the gradebook and restores them in every submission;
@@ -27,6 +27,10 @@ from ddpm_course.instructor import course
 from ddpm_course.instructor.nbgrader_api import course_config
 
 TOP_FILES = ("nbgrader_config.py", "pyproject.toml", "requirements.txt")
+# The instructor modules that grading uses, listed by name like the student bundle's, so that a new module
+# (bench.py imports every lesson) stays out until listed; `make test` fails when grading would miss one.
+GRADING = ("__init__.py", "course.py", "grade.py", "workers.py", "triage.py", "reports.py", "records.py", "limits.py",
+           "nbgrader_api.py", "feedback.py", "grader.py", "gradescope.py")
 
 README = """# Grader of "DDPM from scratch", {lesson}
 
@@ -83,9 +87,11 @@ def grading_source(lesson: str) -> nbformat.NotebookNode:
 
 def package_files(lesson: str) -> list[Path]:
     """The package files grading `lesson` needs (see the module docstring)."""
-    later = course.lessons()[course.lessons().index(lesson) + 1:]
-    return sorted(p for p in course.PACKAGE.rglob("*.py") if "__pycache__" not in p.parts and p.name != "bugs.py"
-                  and not set(p.relative_to(course.PACKAGE).parts) & set(later))
+    lessons = course.lessons()
+    files = [p for p in course.PACKAGE.glob("*.py") if p.name != "mutations.py"]
+    for name in lessons[:lessons.index(lesson) + 1]:
+        files += [p for p in (course.PACKAGE / name).glob("*.py") if p.name != "bugs.py"]
+    return sorted(files + [course.PACKAGE / "instructor" / name for name in GRADING])
 
 
 def contents(lesson: str) -> dict[str, Path | str]:
