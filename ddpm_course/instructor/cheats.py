@@ -296,7 +296,8 @@ def _grade(lesson: str, notebook, guarded: bool) -> dict[str, tuple[bool, str]]:
                 passed = passed and error is None
             else:
                 passed, why = error is None, ""
-            results[gid] = (passed, f"{type(error).__name__}: {error}" if error is not None else why)
+            results[gid] = (passed, f"{type(error).__name__}: {error}" if error is not None
+                            else f"{integrity.ERROR}: {why}" if why else "")
         elif cell.cell_type == "code" and (course.is_export(cell) or course.is_answer(cell)
                                            or TAG in cell.metadata.get("tags", [])):
             shell.run_cell(cell.source, silent=True)

@@ -60,7 +60,7 @@ def settle(root: Path, result: workers.Result) -> Record:
 
 def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,
               timeout: int | None = None, memory_mb: int | None = None, feedback: bool = True,
-              progress: Callable[[Record], None] = lambda record: None) -> list[Record]:
+              progress: Callable[[Record], None] = lambda record: None, guard: bool = True) -> list[Record]:
     """Grade every submission under root/submitted (only `lessons`, if given) with `jobs` workers;
     write the gradebook, autograded/, feedback/, grades.csv and reports/. Returns every record."""
     tasks, records = triage.triage(root, lessons)
@@ -80,7 +80,7 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
                 with quiet_gradebook():
                     check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
         for result in workers.run(tasks, jobs or cores(), template / "gradebook.db", scratch / "workers",
-                                  limits_config(timeout, memory_mb), feedback):
+                                  limits_config(timeout, memory_mb, guard), feedback):
             records.append(settle(root, result))
             progress(records[-1])
     if feedback:

@@ -11,11 +11,12 @@ import hmac
 
 from nbformat import NotebookNode, v4
 from nbgrader.utils import is_grade, is_solution
+from traitlets import Bool
 
-from ddpm_course.instructor.guard import MIME, sign
+from ddpm_course.instructor.guard import MIME, GradingIntegrityError, sign
 from ddpm_course.instructor.limits import LimitedExecute, error_output
 
-ERROR = "GradingIntegrityError"
+ERROR = GradingIntegrityError.__name__
 
 
 def arming_source(lesson: str | None) -> str:
@@ -61,14 +62,17 @@ class GuardedExecute(LimitedExecute):
     """LimitedExecute that arms the integrity guard before the notebook's first cell and runs each
     graded cell's checks through it."""
 
+    enabled = Bool(True, help="arm the integrity guard (off only to measure what it costs: "
+                              "`make bench-grading ARGS=--guard both`)").tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
         self._key: bytes | None = None
         self._lesson = ((resources or {}).get("nbgrader") or {}).get("notebook")
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            return cell, resources
+        if cell.cell_type != "code" or not self.enabled:
+            return super().preprocess_cell(cell, resources, index)
         if self._key is None and self._died_in is None:
             self._arm(index)
         if not (is_grade(cell) and not is_solution(cell)) or self._died_in is not None:
