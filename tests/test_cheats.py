@@ -12,6 +12,7 @@ CHEATING = [(lesson, cheat) for lesson in LESSONS for cheat in cheats.CHEATS]
 # Without the guard each cheat must earn what the bug loses: shown on one lesson, which is enough to
 # keep the bank honest (every lesson's graded cells are called the same way).
 UNGUARDED = [(course.lessons()[0], cheat) for cheat in cheats.CHEATS]
+# The solution with an honest student's extra cells, and every valid alternative as it is.
 CORRECT = [(lesson, None) for lesson in LESSONS] + [(lesson, alt) for lesson in LESSONS
                                                      for alt in bank.bank(lesson).ALTERNATIVES]
 
@@ -25,7 +26,8 @@ def score(lesson: str, results: dict) -> float:
 def graded() -> dict:
     jobs = ([(lesson, cheats.cheating(lesson, cheat), True) for lesson, cheat in CHEATING]
             + [(lesson, cheats.cheating(lesson, cheat), False) for lesson, cheat in UNGUARDED]
-            + [(lesson, cheats.honest(lesson, alt), True) for lesson, alt in CORRECT])
+            + [(lesson, cheats.honest(lesson) if alt is None else bank.submission(lesson, alt), True)
+               for lesson, alt in CORRECT])
     keys = ([("guarded", lesson, cheat.name) for lesson, cheat in CHEATING]
             + [("unguarded", lesson, cheat.name) for lesson, cheat in UNGUARDED]
             + [("correct", lesson, alt.name if alt else "solution") for lesson, alt in CORRECT])
@@ -53,7 +55,7 @@ def test_without_the_guard_the_cheat_would_pay(lesson, cheat, graded):
 @pytest.mark.parametrize(("lesson", "alternative"), CORRECT,
                          ids=[f"{lesson}-{alt.name if alt else 'solution'}" for lesson, alt in CORRECT])
 def test_a_correct_notebook_with_extra_cells_keeps_every_point(lesson, alternative, graded):
-    """Do the solution and every valid alternative, with an honest student's extra cells (helpers, unusual
+    """Do every valid alternative, and the solution with an honest student's extra cells (helpers, unusual
     imports, their own module, seeds, deepcopy, tqdm, a plot, an optimizer), keep full marks?"""
     results = graded[("correct", lesson, alternative.name if alternative else "solution")]
     assert score(lesson, results) == sum(course.points(lesson).values()), results

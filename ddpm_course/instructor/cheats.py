@@ -247,8 +247,12 @@ def cheating(lesson: str, cheat: Cheat):
 
 def honest(lesson: str, mutation=None):
     """A correct submission (or an alternative's) with the honest extra cells after its imports."""
-    notebook = bank.submission(lesson, mutation)
-    for code in reversed(HONEST):
+    return with_cells(bank.submission(lesson, mutation), *HONEST)
+
+
+def with_cells(notebook, *codes: str):
+    """The notebook with cells of `codes` added after its imports, in order."""
+    for code in reversed(codes):
         notebook.cells.insert(_first_export(notebook) + 1, _added(code))
     return notebook
 
@@ -308,6 +312,7 @@ def _preloaded():
     """Children forked from a server that imported torch, IPython and the course once."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "IPython.core.interactiveshell", "ddpm_course.instructor.integrity",
+                                    "matplotlib.pyplot", "tqdm", "torch.optim",
                                     *(f"ddpm_course.{lesson}.hidden" for lesson in course.lessons())])
     return context
 

@@ -78,6 +78,14 @@ def _library_wrapper(new: object, old: object) -> bool:
             and code.co_filename.startswith(_LIBRARY_DIRS))
 
 
+def _library_thread(thread: threading.Thread) -> bool:
+    """A thread that runs only library code (ipykernel's output flushing, tqdm's monitor): everything it
+    will run, its target, a Timer's function and its run method, is code from the libraries' folders."""
+    parts = [getattr(thread, "_target", None), getattr(thread, "function", None), type(thread).run]
+    return all(getattr(getattr(part, "__code__", None), "co_filename", "").startswith(_LIBRARY_DIRS)
+               for part in parts if part is not None)
+
+
 def _is_module(name: str, value: object, parent: str) -> bool:
     """A submodule being attached to its package by the import system, not a patch."""
     return isinstance(value, types.ModuleType) and value.__name__ == f"{parent}.{name}"
@@ -348,7 +356,7 @@ class Guard:
             sys.settrace(self.tracing[0])
             sys.setprofile(self.tracing[1])
         changed += [f"the notebook left a thread running ({t.name})" for t in threading.enumerate()
-                    if t not in self.threads and t.is_alive() and type(t).__name__ != "TMonitor"]
+                    if t not in self.threads and t.is_alive() and not _library_thread(t)]
         return changed
 
     def sign(self, grade_id: str, source: str, verdict: str) -> str:
