@@ -44,3 +44,11 @@ def test_the_guarded_cell_runs_the_exact_source():
         lambda gid, src: namespace.update(seen=(gid, src)))})}
     exec(integrity.graded_source(GID, source), {"__builtins__": namespace})
     assert namespace["seen"] == (GID, source)
+
+
+def test_the_guard_can_be_switched_off_only_for_benchmarks():
+    """Does guard=False turn off the guard but keep the preprocessor, so notebooks still run and get graded?"""
+    from ddpm_course.instructor.limits import limits_config
+    off, on = (integrity.GuardedExecute(config=limits_config(guard=flag)) for flag in (False, True))
+    assert (off.guard, on.guard) == (False, True)
+    assert off.enabled == on.enabled  # nbconvert skips a preprocessor whose `enabled` is False

@@ -35,7 +35,7 @@ def synthetic_class(root: Path, lesson: str, n: int) -> dict[str, str]:
             notebook = course.read(course.release_path(lesson))
         else:
             notebook = bank.submission(lesson)
-            first = next(c for c in notebook.cells if c.cell_type == "code")
+            first = next(c for c in notebook.cells if course.is_export(c))  # the imports, not the Colab cell
             first.source = "import a_module_that_does_not_exist\n" + first.source
         student = f"student{i:03d}_{kind}"
         path = root / "submitted" / student / lesson / f"{lesson}.ipynb"

@@ -62,7 +62,8 @@ class GuardedExecute(LimitedExecute):
     """LimitedExecute that arms the integrity guard before the notebook's first cell and runs each
     graded cell's checks through it."""
 
-    enabled = Bool(True, help="arm the integrity guard (off only to measure what it costs: "
+    # not `enabled`: every nbconvert preprocessor has that trait, and False skips it altogether
+    guard = Bool(True, help="arm the integrity guard (off only to measure what it costs: "
                               "`make bench-grading ARGS=--guard both`)").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -71,7 +72,7 @@ class GuardedExecute(LimitedExecute):
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or not self.enabled:
+        if cell.cell_type != "code" or not self.guard:
             return super().preprocess_cell(cell, resources, index)
         if self._key is None and self._died_in is None:
             self._arm(index)

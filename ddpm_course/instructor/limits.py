@@ -141,7 +141,7 @@ def limits_config(timeout: int | None = None, memory_mb: int | None = None, guar
     guard=False switches the integrity guard off (to measure its cost, never to grade)."""
     config = Config()
     if not guard:
-        config.GuardedExecute.enabled = False
+        config.GuardedExecute.guard = False
     if timeout is not None:
         config.Execute.timeout = timeout
     if memory_mb is not None:
