@@ -21,7 +21,7 @@ help:
 	@echo "    [JOBS=n] [LESSON=name] [TIMEOUT=s] [MEMORY_MB=n]   workers, one lesson, limits per cell/kernel"
 	@echo "make collect LESSON=name     LMS download in downloaded/<lesson>/archive/ -> submitted/"
 	@echo "make student-bundle [LESSON=name]   dist/ddpm-course-<lesson>.zip: what students need, no answers"
-	@echo "make bench-grading [N=8]     notebooks graded per minute with 1 and all cores"
+	@echo "make bench-grading [N=8] [GUARD=both]   notebooks graded per minute with 1 and all cores"
 	@echo "make bench [ARGS=--quick]    lesson 4 training/sampling throughput here, and every check's runtime"
 
 # nbgrader's Assignment List and Course List need an exchange this course does not use: in JupyterLab
@@ -74,7 +74,7 @@ student-bundle: $(STAMP)
 	$(PY) -m ddpm_course.instructor.bundle $(if $(LESSON),--lesson $(LESSON))
 
 bench-grading: $(STAMP)
-	$(PY) -m ddpm_course.instructor.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON))
+	$(PY) -m ddpm_course.instructor.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON)) $(if $(GUARD),--guard $(GUARD))
 
 # Not part of `make test`: on a GPU it takes a few minutes (torch.compile included).
 bench: $(STAMP)

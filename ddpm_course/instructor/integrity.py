@@ -64,7 +64,7 @@ class GuardedExecute(LimitedExecute):
 
     # not `enabled`: every nbconvert preprocessor has that trait, and False skips it altogether
     guard = Bool(True, help="arm the integrity guard (off only to measure what it costs: "
-                              "`make bench-grading ARGS=--guard both`)").tag(config=True)
+                              "`make bench-grading GUARD=both`)").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._key: bytes | None = None
