@@ -4,6 +4,7 @@
 through nbgrader, end to end."""
 import pytest
 
+from ddpm_course.checking import HIDDEN_CASE
 from ddpm_course.instructor import bank, cheats, course
 from ddpm_course.instructor.integrity import ERROR
 
@@ -27,10 +28,12 @@ def graded() -> dict:
     jobs = ([(lesson, cheats.cheating(lesson, cheat), True) for lesson, cheat in CHEATING]
             + [(lesson, cheats.cheating(lesson, cheat), False) for lesson, cheat in UNGUARDED]
             + [(lesson, cheats.honest(lesson) if alt is None else bank.submission(lesson, alt), True)
-               for lesson, alt in CORRECT])
+               for lesson, alt in CORRECT]
+            + [(lesson, cheats.replayed(lesson), True) for lesson in LESSONS])
     keys = ([("guarded", lesson, cheat.name) for lesson, cheat in CHEATING]
             + [("unguarded", lesson, cheat.name) for lesson, cheat in UNGUARDED]
-            + [("correct", lesson, alt.name if alt else "solution") for lesson, alt in CORRECT])
+            + [("correct", lesson, alt.name if alt else "solution") for lesson, alt in CORRECT]
+            + [("replayed", lesson, cheats.REPLAY.name) for lesson in LESSONS])
     return dict(zip(keys, cheats.run(jobs)))
 
 
@@ -59,6 +62,17 @@ def test_a_correct_notebook_with_extra_cells_keeps_every_point(lesson, alternati
     imports, their own module, seeds, deepcopy, tqdm, a plot, an optimizer), keep full marks?"""
     results = graded[("correct", lesson, alternative.name if alternative else "solution")]
     assert score(lesson, results) == sum(course.points(lesson).values()), results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_outputs_replayed_from_the_reference_earn_nothing(lesson, graded):
+    """Do outputs pasted from the reference for the visible inputs, which patch nothing, still fail the exercise:
+    its hidden cases use inputs of their own (lesson 4's sampler check also counts the model's calls)?"""
+    bug = bank.bank(lesson).BUGS[0]
+    results = graded[("replayed", lesson, cheats.REPLAY.name)]
+    assert score(lesson, results) == sum(course.points(lesson).values()) - course.points(lesson)[bug.fails]
+    assert HIDDEN_CASE in results[bug.fails][1] or lesson == "l4_training", results[bug.fails]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
