@@ -25,7 +25,7 @@ c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 # Each grading kernel's address space and each cell's text output are capped too, with the defaults
 # of LimitedKernelManager and CapOutput (ddpm_course/instructor/limits.py); set them here to change them.
 c.Autograde.autograde_preprocessors = [
-    "ddpm_course.instructor.limits.LimitedExecute",  # Execute, in a memory-limited kernel
+    "ddpm_course.instructor.integrity.GuardedExecute",  # Execute, memory-limited, with the integrity guard
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "ddpm_course.instructor.limits.CapOutput",  # LimitOutput, plus a cap on characters

@@ -152,6 +152,9 @@ def expect_tensor(got, shape: Sequence[int], what: str = "output", dtype: torch.
     """Fail unless `got` is a tensor with this shape (and dtype, if given)."""
     if not isinstance(got, torch.Tensor):
         fail(f"{what} should be a torch.Tensor, got {type(got).__name__}", hint)
+    if type(got) not in (torch.Tensor, nn.Parameter):  # a subclass can redefine what comparing it means
+        fail(f"{what} should be a plain torch.Tensor, got the subclass {type(got).__name__}",
+             "return the result of torch operations, not a tensor subclass of your own")
     if tuple(got.shape) != tuple(shape):
         fail(f"{what} has the wrong shape: expected {tuple(shape)}, got {tuple(got.shape)}", hint)
     if dtype is not None and got.dtype != dtype:

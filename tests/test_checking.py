@@ -59,6 +59,26 @@ def test_a_matching_variant_replaces_the_generic_hint():
         expect_close(torch.full((3,), 5.0), expected, hint="generic", variants=[(mistake, "you returned zeros")])
 
 
+class AgreeableTensor(torch.Tensor):
+    """A cheat's output: a tensor subclass that makes every comparison agree."""
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.Tensor.allclose, torch.equal):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+@pytest.mark.parametrize("got", [torch.zeros(3).as_subclass(AgreeableTensor), nn.Parameter(torch.ones(3))],
+                         ids=["subclass", "parameter"])
+def test_only_plain_tensors_and_parameters_are_compared(got):
+    """Is an output that redefines comparison rejected by name, while a Parameter is compared as a tensor?"""
+    if type(got) is AgreeableTensor:
+        with pytest.raises(CheckFailure, match="plain torch.Tensor, got the subclass AgreeableTensor"):
+            expect_close(got, torch.ones(3))
+    else:
+        expect_close(got, torch.ones(3))
+
+
 @pytest.mark.parametrize("shape", [(2, 3), (3, 2, 1)])
 def test_a_wrong_shape_is_reported_before_values(shape):
     """Does a shape mismatch say expected vs got shapes instead of crashing on the comparison?"""

@@ -4,8 +4,8 @@ as in sequence, and give every bad submission a record of its own? Each piece al
 module of its own; this is the slim round trip, marked slow.
 
 Four gradings run at once, started by one module fixture, and the tests only read their outputs:
-- `graded` (in this process, 2 workers, the course's limits): a correct, a buggy and an
-  untouched notebook of every lesson;
+- `graded` (in this process, 2 workers, the course's limits): a correct notebook (with an honest
+  student's extra cells), a buggy, an untouched and a cheating one of every lesson;
 - `sequential` (`grade --all --jobs 1`): the first lesson's correct and buggy ones again;
 - `troubled` (`grade --all --jobs 2` with a small timeout and memory limit): bad submissions;
 - `make grade` of the first lesson's release.
@@ -24,13 +24,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ddpm_course.instructor import bank, course, grade
+from ddpm_course.instructor import bank, cheats, course, grade
 from ddpm_course.mutations import Bug
 from submissions import FIRST, first_code_cell, shadow_package, submit, with_new_cell
 
 
 LESSONS = course.lessons()
-KINDS = ("correct", "buggy", "untouched")
+KINDS = ("correct", "buggy", "untouched", "cheating")
+# One cheat per lesson, through a real kernel: IPython's own hooks, the issue's plain patch, the answers
+# imported, and a patch spelled from pieces inside an answer cell. test_cheats.py runs the whole bank.
+CHEAT = dict(zip(course.lessons(), (next(c for c in cheats.CHEATS if c.name.startswith(start)) for start in (
+    "every cell's errors swallowed", "check functions replaced by", "the reference solution imported",
+    "check functions replaced, every name"))))
 ROUND_TRIP = [(lesson, kind) for lesson in LESSONS for kind in KINDS]
 SEQUENTIAL = ("correct", "buggy")
 # Small limits of the troubled run; a lesson 1 kernel peaks near 1.5 GB of address space, and its
@@ -55,7 +60,9 @@ def expected_score(lesson: str, kind: str) -> float:
 
 def notebook_of(lesson: str, kind: str):
     if kind == "correct":
-        return bank.submission(lesson)
+        return cheats.honest(lesson)
+    if kind == "cheating":
+        return cheats.cheating(lesson, CHEAT[lesson])
     if kind == "buggy":
         return bank.submission(lesson, first_bug(lesson))
     return course.read(course.release_path(lesson))
@@ -208,6 +215,15 @@ def test_feedback_shows_failures_but_no_hidden_code(lesson, kind, graded):
         assert first_bug(lesson).says in text
     if kind == "untouched":
         assert "not implemented yet" in text
+    if kind == "cheating":
+        assert "GradingIntegrityError: this graded cell scores 0" in text
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_cheating_notebook_gets_zero_and_a_reason(lesson, grades_csv):
+    """Does grades.csv say which cell first saw the cheat, and what it changed?"""
+    reason = grades_csv[("cheating", lesson)]["reason"]
+    assert reason.startswith("GradingIntegrityError from ") and "scores 0" in reason, reason
 
 
 @pytest.mark.parametrize("kind", ("correct", "buggy"))

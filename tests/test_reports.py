@@ -61,6 +61,18 @@ def test_what_went_wrong_names_limits_and_the_students_own_errors_not_failed_che
     ]
 
 
+def test_a_tampered_notebook_says_so_first_and_once(tmp_path):
+    """Does the reason put the integrity guard's finding first, once, however many cells repeat it?"""
+    said = "this graded cell scores 0: the notebook changed what grading relies on (torch.allclose was replaced)"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import nothing", outputs=[error("ModuleNotFoundError", "no")]),
+                      graded_cell("a_values", error(reports.INTEGRITY, said)),
+                      graded_cell("b_values", error(reports.INTEGRITY, said))]
+    nbformat.write(notebook, tmp_path / "tampered.ipynb")
+    assert reports.what_went_wrong(tmp_path / "tampered.ipynb") == [
+        f"{reports.INTEGRITY} from a_values: {said}", "cell 1 raised ModuleNotFoundError: no"]
+
+
 def test_reason_joins_errors_failed_checks_and_notes():
     """Is the reason one line: what stopped the code, then the failed checks, then triage's notes?"""
     cells = [CellGrade("a_values", 0, 3, "x"), CellGrade("b_values", 2, 2)]

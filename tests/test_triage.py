@@ -55,11 +55,13 @@ def test_deleted_check_cells_and_extra_files_are_noted(tmp_path):
                              "extra files not used for grading: checks.py"]
 
 
-def test_code_that_reaches_into_the_grader_is_flagged_for_review(tmp_path):
-    """Is a notebook that patches the checks or prints the hidden ones flagged, and the solution not?"""
-    cheat = with_new_cell(bank.submission(FIRST), "import ddpm_course.checking\n"
-                                                  "ddpm_course.checking.run_hidden = lambda *args: None")
-    submit(tmp_path, "cheat", FIRST, cheat)
+@pytest.mark.parametrize("code", ["import ddpm_course.checking\nddpm_course.checking.run_hidden = lambda *args: None",
+                                  "import sys\nsys.modules['ddpm_course.instructor.guard']._guard.busy = True",
+                                  "import sys\nframe = sys._getframe(1).f_back"], ids=["checks", "guard", "frames"])
+def test_code_that_reaches_into_the_grader_is_flagged_for_review(tmp_path, code):
+    """Is a notebook that patches the checks, reaches for the integrity guard or walks stack frames flagged,
+    and the solution not?"""
+    submit(tmp_path, "cheat", FIRST, with_new_cell(bank.submission(FIRST), code))
     submit(tmp_path, "honest", FIRST, bank.submission(FIRST))
     assert "review by hand" in " ".join(triage_one(tmp_path, "cheat", FIRST).notes)
     assert triage_one(tmp_path, "honest", FIRST).notes == []

@@ -1,12 +1,13 @@
 """`make bench-grading [N=8] [LESSON=name]`: how many notebooks per minute does autograding manage?
 
-    python -m ddpm_course.instructor.bench_grading [-n 8] [--lesson l1_blocks] [--jobs 1 4]
+    python -m ddpm_course.instructor.bench_grading [-n 8] [--lesson l1_blocks] [--jobs 1 4] [--guard both]
 
 Builds a synthetic class of N submissions of one lesson (by default the first), a mix of
 correct, buggy (the bank's known bugs in turn), untouched stubs and broken notebooks (an
 import that fails), then autogrades the same class once per worker count (default: 1 and
 the number of cores) in a fresh course folder, and prints wall time and notebooks per
 minute, start-up included (worker start, gradebook, feedback, reports): what an instructor waits.
+`--guard both` grades each class twice in a row, without and with the integrity guard: what it costs.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def synthetic_class(root: Path, lesson: str, n: int) -> dict[str, str]:
             notebook = course.read(course.release_path(lesson))
         else:
             notebook = bank.submission(lesson)
-            first = next(c for c in notebook.cells if c.cell_type == "code")
+            first = next(c for c in notebook.cells if course.is_export(c))  # the imports, not the Colab cell
             first.source = "import a_module_that_does_not_exist\n" + first.source
         student = f"student{i:03d}_{kind}"
         path = root / "submitted" / student / lesson / f"{lesson}.ipynb"
@@ -44,13 +45,13 @@ def synthetic_class(root: Path, lesson: str, n: int) -> dict[str, str]:
     return kinds
 
 
-def bench(lesson: str, n: int, jobs: int) -> tuple[float, list]:
+def bench(lesson: str, n: int, jobs: int, guard: bool = True) -> tuple[float, list]:
     """Seconds to autograde a fresh synthetic class of n notebooks with `jobs` workers, and the records."""
     with tempfile.TemporaryDirectory(prefix="ddpm-bench-") as tmp:
         root = Path(tmp)
         synthetic_class(root, lesson, n)
         start = time.perf_counter()
-        records = grade.autograde(root, jobs=jobs)
+        records = grade.autograde(root, jobs=jobs, guard=guard)
         return time.perf_counter() - start, records
 
 
@@ -60,14 +61,18 @@ def main() -> None:
     parser.add_argument("--lesson", choices=course.lessons(), default=course.lessons()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=sorted({1, grade.cores()}),
                         help=f"worker counts to compare (default: 1 and the cores, {grade.cores()})")
+    parser.add_argument("--guard", choices=("on", "off", "both"), default="on",
+                        help="the integrity guard: on (as graded), off, or both, one after the other")
     args = parser.parse_args()
+    guards = {"on": [True], "off": [False], "both": [False, True]}[args.guard]
     print(f"autograding {args.n} synthetic {args.lesson} notebooks (correct, buggy, stub, broken) "
           f"on {grade.cores()} cores")
     for jobs in args.jobs:
-        seconds, records = bench(args.lesson, args.n, jobs)
-        scores = " ".join(f"{r.score:g}" for r in sorted(records, key=lambda r: r.student))
-        print(f"jobs={jobs}: {seconds:6.1f} s, {60 * args.n / seconds:5.1f} notebooks/minute  (scores: {scores})",
-              flush=True)
+        for guard in guards:
+            seconds, records = bench(args.lesson, args.n, jobs, guard)
+            scores = " ".join(f"{r.score:g}" for r in sorted(records, key=lambda r: r.student))
+            print(f"jobs={jobs} guard {'on ' if guard else 'off'}: {seconds:6.1f} s, "
+                  f"{60 * args.n / seconds:5.1f} notebooks/minute  (scores: {scores})", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def settle(root: Path, result: workers.Result) -> Record:
 
 def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,
               timeout: int | None = None, memory_mb: int | None = None, feedback: bool = True,
-              progress: Callable[[Record], None] = lambda record: None, write_reports: bool = True) -> list[Record]:
+              progress: Callable[[Record], None] = lambda record: None, guard: bool = True,
+              write_reports: bool = True) -> list[Record]:
     """Grade every submission under root/submitted (only `lessons`, if given) with `jobs` workers;
     write the gradebook, autograded/, feedback/ and, with write_reports, grades.csv and reports/.
     Returns every record."""
@@ -85,7 +86,7 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
         if fresh and graded_lessons:  # a new course (a throwaway one, say) starts as the template: a second per lesson
             shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
         for result in workers.run(tasks, jobs or cores(), template / "gradebook.db", scratch / "workers",
-                                  limits_config(timeout, memory_mb), feedback):
+                                  limits_config(timeout, memory_mb, guard), feedback):
             records.append(settle(root, result))
             progress(records[-1])
     if feedback:

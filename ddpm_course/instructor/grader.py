@@ -30,7 +30,7 @@ TOP_FILES = ("nbgrader_config.py", "pyproject.toml", "requirements.txt")
 # The instructor modules that grading uses, listed by name like the student bundle's, so that a new module
 # (bench.py imports every lesson) stays out until listed; `make test` fails when grading would miss one.
 GRADING = ("__init__.py", "course.py", "grade.py", "workers.py", "triage.py", "reports.py", "records.py", "limits.py",
-           "nbgrader_api.py", "feedback.py", "grader.py", "gradescope.py")
+           "integrity.py", "guard.py", "snapshot.py", "nbgrader_api.py", "feedback.py", "grader.py", "gradescope.py")
 
 README = """# Grader of "DDPM from scratch", {lesson}
 

@@ -77,24 +77,24 @@ class LimitedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._died_in is not None:
-            cell.outputs = [_error("NotRun", f"not run: the kernel died in cell {self._died_in + 1}")]
+            cell.outputs = [error_output("NotRun", f"not run: the kernel died in cell {self._died_in + 1}")]
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
         except CellTimeoutError:
             # the reply came, but not all output within iopub_timeout: grading the cell on part of
             # its output could miss the error of a failed check, so it fails, and the rest goes on
-            cell.outputs.append(_error("OutputTimeout", "not all output of this cell arrived in time "
+            cell.outputs.append(error_output("OutputTimeout", "not all output of this cell arrived in time "
                                                          "(too much output?); the cell counts as failed"))
             return cell, resources
         except DeadKernelError:
             self._died_in = index
-            cell.outputs.append(_error("DeadKernelError", "the kernel died running this cell (a crash, "
+            cell.outputs.append(error_output("DeadKernelError", "the kernel died running this cell (a crash, "
                                                           "os._exit, or killed by the system, e.g. for memory)"))
             return cell, resources
 
 
-def _error(name: str, message: str) -> NotebookNode:
+def error_output(name: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
@@ -136,9 +136,12 @@ class CapOutput(LimitOutput):
         return cell, resources
 
 
-def limits_config(timeout: int | None = None, memory_mb: int | None = None) -> Config:
-    """Config overriding nbgrader_config.py's per-cell timeout (s) and kernel memory limit (MiB)."""
+def limits_config(timeout: int | None = None, memory_mb: int | None = None, guard: bool = True) -> Config:
+    """Config overriding nbgrader_config.py's per-cell timeout (s) and kernel memory limit (MiB);
+    guard=False switches the integrity guard off (to measure its cost, never to grade)."""
     config = Config()
+    if not guard:
+        config.GuardedExecute.guard = False
     if timeout is not None:
         config.Execute.timeout = timeout
     if memory_mb is not None:

@@ -23,6 +23,10 @@ CAUSES = {"CellTimeoutError": "ran past the time limit (an infinite loop?)",
           "OutputTimeout": "its output came too late (too much output?)"}
 
 
+# What a graded cell says when the notebook changed what grading relies on (integrity.py).
+INTEGRITY = "GradingIntegrityError"
+
+
 def first_line(text: str, width: int = 160) -> str:
     line = text.strip().split("\n")[0] if text.strip() else ""
     return line if len(line) <= width else line[:width - 3] + "..."
@@ -54,17 +58,23 @@ def failure_messages(notebook: Path) -> dict[str, str]:
 
 
 def what_went_wrong(notebook: Path) -> list[str]:
-    """For the reason column, in notebook order: every cell a limit stopped (a timeout, memory,
-    a dead kernel), and the first two errors the student's own cells raised (not the checks':
-    their failures are listed by name); the errors after those are usually their consequences."""
-    found, raised = [], 0
+    """For the reason column: what the integrity guard found, if anything, then in notebook order every
+    cell a limit stopped (a timeout, memory, a dead kernel), and the first two errors the student's own
+    cells raised (not the checks': their failures are listed by name); the errors after those are
+    usually their consequences."""
+    found, raised, tampered = [], 0, False
     for index, cell in enumerate(course.read(notebook).cells):
         # an untouched stub or a cell skipped after a crash is said by "failed: ..." already
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"
                   and o["ename"] not in ("NotRun", "NotImplementedError")]
         causes = [cause(o) for o in errors if cause(o)]
         where = course.grade_id(cell) or f"cell {index + 1}"
-        if causes:
+        integrity = [o for o in errors if o["ename"] == INTEGRITY]
+        if integrity and not tampered:  # said once: every graded cell after it says the same
+            tampered = True
+            # first: it explains every failure after it
+            found.insert(0, f"{INTEGRITY} from {where}: {first_line(integrity[0]['evalue'], 400)}")
+        elif causes:
             found.append(f"{where}: {causes[0]}")
         elif errors and not course.is_graded_test(cell) and raised < 2:
             raised += 1

@@ -20,9 +20,10 @@ import nbformat
 from ddpm_course.instructor import course
 from ddpm_course.instructor.records import Record
 
-# Words in a student's own lines that reach into the grader: its modules, or introspection.
+# Words in a student's own lines that reach into the grader: its modules (the integrity guard included),
+# or introspection. The guard scores what it sees; these lines are what a human should read.
 GRADER_WORDS = re.compile(r"\b(run_hidden|hidden|checking|checks|CheckFailure|sys\.modules|getsource|__wrapped__|"
-                          r"builtins|importlib|gc\.get_objects)\b")
+                          r"builtins|importlib|gc\.get_objects|instructor|_getframe|f_back|f_globals)\b")
 
 # Files a submission folder may hold besides the notebook that mean nothing to grading.
 HARMLESS = {"timestamp.txt", ".ipynb_checkpoints"}
