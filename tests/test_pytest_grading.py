@@ -150,8 +150,10 @@ def graded(tmp_path_factory, request) -> dict:
     folder = tmp_path_factory.mktemp("pytest_grade")
     paths = first_lesson_kinds(folder, ROUTE_KINDS)
     out = folder / "out.xml"
+    # the root fixed: junit class names are paths from it (a clone under /tmp would otherwise root at /tmp)
     process = subprocess.Popen([sys.executable, "-m", "pytest", *PLUGIN, *map(str, paths.values()),
-                                f"--junitxml={out}"], cwd=course.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                f"--junitxml={out}", f"--rootdir={folder}"],
+                               cwd=course.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     records = request.getfixturevalue("make_grade")
     stdout = process.communicate(timeout=600)[0]
