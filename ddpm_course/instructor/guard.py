@@ -31,6 +31,7 @@ import importlib
 import linecache
 import os
 import pkgutil
+import re
 import secrets
 import sys
 import types
@@ -92,7 +93,7 @@ class Guard:
         self.tainted: list[str] = []
         self.busy = True
         self.real: dict[str, types.ModuleType] = {}
-        course = self._import_course()
+        course = self._import_course(lesson)
         self._hide_answers(lesson)
         self.snapshot = Snapshot(course, shell, list(self.real))
         for module in self.snapshot.modules:
@@ -100,10 +101,16 @@ class Guard:
                 module.__class__ = _Watched
 
     @staticmethod
-    def _import_course() -> list[types.ModuleType]:
-        """Import every module of the course a check could use, before any student code runs."""
-        for info in pkgutil.walk_packages(ddpm_course.__path__, "ddpm_course."):
-            if not info.name.startswith("ddpm_course.instructor"):
+    def _import_course(lesson: str | None) -> list[types.ModuleType]:
+        """Import every module a check of this lesson could use, before any student code runs: the modules
+        of the lesson and of those before it (later lessons' checks build on earlier ones, never the
+        reverse), and the course modules they import. Not the grading tools (progress, pytest_grading):
+        they import nbformat and pytest, seconds of work no check needs."""
+        lessons = sorted(info.name for info in pkgutil.iter_modules(ddpm_course.__path__) if info.ispkg
+                         and re.fullmatch(r"l\d+_\w+", info.name))
+        for name in lessons[:lessons.index(lesson) + 1] if lesson in lessons else lessons:
+            package = importlib.import_module(f"ddpm_course.{name}")
+            for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
                 importlib.import_module(info.name)
         return [m for name, m in sorted(sys.modules.items())
                 if name.startswith("ddpm_course") and not name.startswith("ddpm_course.instructor")
