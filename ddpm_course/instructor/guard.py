@@ -39,7 +39,8 @@ from pathlib import Path
 
 import ddpm_course
 from ddpm_course.checking import CheckFailure
-from ddpm_course.instructor.snapshot import LIBRARY_DIRS, MISSING, VOLATILE, Snapshot, is_module, library_wrapper
+from ddpm_course.instructor.snapshot import (COURSE_DIR, LIBRARY_DIRS, MISSING, VOLATILE, Snapshot, is_module,
+                                             library_wrapper)
 
 MIME = "application/vnd.ddpm-course.verdict+json"
 # The roles of a lesson's modules that hold its answers (see ddpm_course/structure of a lesson).
@@ -78,7 +79,7 @@ class _Decoy(types.ModuleType):
             raise AttributeError(name)
         if _guard is None:
             raise AttributeError(name)
-        if not _guard.student_asks(sys._getframe(1)):
+        if self.__name__ in _guard.real and not _guard.student_asks(sys._getframe(1)):
             return getattr(_guard.real[self.__name__], name)
         _guard.saw(f"the notebook read {self.__name__}.{name}: it holds the answers")
         raise AttributeError(f"{self.__name__} holds the answers: it cannot be used while grading")
@@ -93,9 +94,10 @@ class Guard:
         self.tainted: list[str] = []
         self.busy = True
         self.real: dict[str, types.ModuleType] = {}
+        self.answer_files: list[Path] = []
         course = self._import_course(lesson)
         self._hide_answers(lesson)
-        self.snapshot = Snapshot(course, shell, list(self.real))
+        self.snapshot = Snapshot(course, shell, [n for n, m in sys.modules.items() if isinstance(m, _Decoy)])
         for module in self.snapshot.modules:
             if type(module) is types.ModuleType:
                 module.__class__ = _Watched
@@ -106,8 +108,7 @@ class Guard:
         of the lesson and of those before it (later lessons' checks build on earlier ones, never the
         reverse), and the course modules they import. Not the grading tools (progress, pytest_grading):
         they import nbformat and pytest, seconds of work no check needs."""
-        lessons = sorted(info.name for info in pkgutil.iter_modules(ddpm_course.__path__) if info.ispkg
-                         and re.fullmatch(r"l\d+_\w+", info.name))
+        lessons = _lessons()
         for name in lessons[:lessons.index(lesson) + 1] if lesson in lessons else lessons:
             package = importlib.import_module(f"ddpm_course.{name}")
             for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
@@ -117,17 +118,26 @@ class Guard:
                 and isinstance(m, types.ModuleType)]
 
     def _hide_answers(self, lesson: str | None) -> None:
-        """Put decoys in place of the lesson's answer modules, in sys.modules and their package."""
-        for role in SECRET_ROLES if lesson else ():
-            name = f"ddpm_course.{lesson}.{role}"
-            if name not in sys.modules:
+        """Put decoys in place of the answer modules of this lesson and of every later one (their references
+        re-export this lesson's answers: lesson 2's holds lesson 1's SelfAttention), in sys.modules and
+        their packages. Later lessons' modules are not imported: their decoys serve nobody."""
+        lessons = _lessons()
+        later = lessons[lessons.index(lesson):] if lesson in lessons else []
+        for name, path in [(f"ddpm_course.{each}.{role}", Path(COURSE_DIR) / each / f"{role}.py")
+                           for each in later for role in SECRET_ROLES]:
+            if not path.is_file():
                 continue
-            real = self.real[name] = sys.modules[name]
-            decoy = _Decoy(name, real.__doc__)
-            for dunder in ("__spec__", "__file__", "__cached__", "__loader__", "__package__"):
-                setattr(decoy, dunder, getattr(real, dunder, None))
+            self.answer_files.append(path)
+            decoy = _Decoy(name)
+            real = sys.modules.get(name)
+            if real is not None:
+                self.real[name] = real
+                for dunder in ("__spec__", "__file__", "__cached__", "__loader__", "__package__"):
+                    setattr(decoy, dunder, getattr(real, dunder, None))
             sys.modules[name] = decoy
-            setattr(sys.modules[f"ddpm_course.{lesson}"], role, decoy)
+            package = sys.modules.get(name.rsplit(".", 1)[0])
+            if package is not None:
+                setattr(package, name.rsplit(".", 1)[1], decoy)
 
     # -- while the student's code runs -----------------------------------------------------------
     def saw(self, what: str) -> None:
@@ -164,8 +174,7 @@ class Guard:
     def _answer_file(self, path: str) -> bool:
         """A file that holds answers: an answer module's source or bytecode, a solution notebook, the gradebook."""
         p = Path(os.path.abspath(path))
-        for module in self.real.values():
-            source = Path(module.__file__)
+        for source in self.answer_files:
             if p.parent in (source.parent, source.parent / "__pycache__") and p.name.split(".")[0] == source.stem:
                 return True
         # <course root>/solutions/<lesson>/<lesson>.ipynb, or the gradebook, which records every source cell
@@ -181,6 +190,12 @@ class Guard:
 
 
 _guard: Guard | None = None
+
+
+def _lessons() -> list[str]:
+    """The course's lesson packages, in order (l1_blocks, l2_unet, ...), found without importing them."""
+    return sorted(info.name for info in pkgutil.iter_modules(ddpm_course.__path__)
+                  if info.ispkg and re.fullmatch(r"l\d+_\w+", info.name))
 
 
 def sign(key: bytes, grade_id: str, source: str, verdict: str) -> str:
