@@ -31,14 +31,13 @@ import importlib
 import linecache
 import os
 import pkgutil
-import re
 import secrets
 import sys
 import types
 from pathlib import Path
 
-import ddpm_course
 from ddpm_course.checking import CheckFailure
+from ddpm_course.instructor import course
 from ddpm_course.instructor.snapshot import (COURSE_DIR, LIBRARY_DIRS, MISSING, VOLATILE, Snapshot, is_module,
                                              library_wrapper)
 
@@ -108,7 +107,7 @@ class Guard:
         of the lesson and of those before it (later lessons' checks build on earlier ones, never the
         reverse), and the course modules they import. Not the grading tools (progress, pytest_grading):
         they import nbformat and pytest, seconds of work no check needs."""
-        lessons = _lessons()
+        lessons = course.lessons()
         for name in lessons[:lessons.index(lesson) + 1] if lesson in lessons else lessons:
             package = importlib.import_module(f"ddpm_course.{name}")
             for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
@@ -121,7 +120,7 @@ class Guard:
         """Put decoys in place of the answer modules of this lesson and of every later one (their references
         re-export this lesson's answers: lesson 2's holds lesson 1's SelfAttention), in sys.modules and
         their packages. Later lessons' modules are not imported: their decoys serve nobody."""
-        lessons = _lessons()
+        lessons = course.lessons()
         later = lessons[lessons.index(lesson):] if lesson in lessons else []
         for name, path in [(f"ddpm_course.{each}.{role}", Path(COURSE_DIR) / each / f"{role}.py")
                            for each in later for role in SECRET_ROLES]:
@@ -190,12 +189,6 @@ class Guard:
 
 
 _guard: Guard | None = None
-
-
-def _lessons() -> list[str]:
-    """The course's lesson packages, in order (l1_blocks, l2_unet, ...), found without importing them."""
-    return sorted(info.name for info in pkgutil.iter_modules(ddpm_course.__path__)
-                  if info.ispkg and re.fullmatch(r"l\d+_\w+", info.name))
 
 
 def sign(key: bytes, grade_id: str, source: str, verdict: str) -> str:

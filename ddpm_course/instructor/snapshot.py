@@ -93,10 +93,8 @@ class Snapshot:
                 names.add(name)
         return names
 
-    @staticmethod
-    def _torch_classes() -> list[type]:
-        import torch
-        return [torch.Tensor, *(v for v in vars(torch.nn).values() if isinstance(v, type))]
+    def _torch_classes(self) -> list[type]:
+        return [self.torch.Tensor, *(v for v in vars(self.torch.nn).values() if isinstance(v, type))]
 
     @staticmethod
     def _function_state(f: types.FunctionType) -> tuple:
@@ -137,11 +135,12 @@ class Snapshot:
 
     def _shell_state(self) -> dict[str, object]:
         """IPython's transformers (their contents) and hooks (a bound method by its function)."""
-        state: dict[str, object] = {name: list(getattr(self.shell, name)) for name in SHELL_LISTS}
-        for name in SHELL_HOOKS:
-            value = getattr(self.shell, name, MISSING)
-            state[name] = value.__func__ if isinstance(value, types.MethodType) else value
-        return state
+        return {**{name: list(getattr(self.shell, name)) for name in SHELL_LISTS},
+                **{name: self._hook(name) for name in SHELL_HOOKS}}
+
+    def _hook(self, name: str) -> object:
+        value = getattr(self.shell, name, MISSING)
+        return value.__func__ if isinstance(value, types.MethodType) else value
 
     def _modes(self) -> tuple[int, int]:
         return self.torch._C._len_torch_function_stack(), self.torch._C._len_torch_dispatch_stack()
@@ -195,7 +194,7 @@ class Snapshot:
             elif now is not kept:
                 changed.append(f"IPython's {name} was replaced")
                 vars(self.shell).pop(name, None)
-                if self._shell_state()[name] is not kept:
+                if self._hook(name) is not kept:
                     setattr(self.shell, name, kept)
         module_hooks = vars(sys.modules["torch.nn.modules.module"])
         changed += [f"a global torch.nn hook was registered ({name})" for name, n in self.hooks.items()
