@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import time
 import traceback
 from contextlib import contextmanager
@@ -59,10 +60,14 @@ def is_checker_frame(filename: str, package_dir: PurePath = _PACKAGE_DIR) -> boo
     return "torch" in path.parts or path.name == "contextlib.py" or path.is_relative_to(package_dir)
 
 
-def _student_frame(tb) -> str:
+def _student_frame(err: BaseException) -> str:
     """Where in the student's code an exception was raised: the innermost frame that is
-    neither torch nor this package, since that is the line the student must look at."""
-    frames = [f for f in traceback.extract_tb(tb) if not is_checker_frame(f.filename)]
+    neither torch nor this package, since that is the line the student must look at. (When grading,
+    the student's code runs in another process, which says where itself.)"""
+    where = getattr(err, "__ddpm_where__", None)
+    if where is not None:
+        return f"\n  at {where}" if where else ""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not is_checker_frame(f.filename)]
     if not frames:
         return ""
     f = frames[-1]
@@ -95,10 +100,10 @@ def case(description: str) -> Iterator[None]:
     except NotImplementedError as err:
         detail = f" ({err})" if str(err) else ""
         raise CheckFailure(f"case [{description}]: not implemented yet{detail}."
-                           f"{_student_frame(err.__traceback__)}") from None
+                           f"{_student_frame(err)}") from None
     except Exception as err:
         raise CheckFailure(f"case [{description}]: your code raised {type(err).__name__}: {err}"
-                           f"{_student_frame(err.__traceback__)}") from None
+                           f"{_student_frame(err)}") from None
     finally:
         if run is not None:
             run.open_cases -= 1
@@ -211,6 +216,16 @@ def expect_close_lazily(got, expected: torch.Tensor, what: str, variants: Callab
     expect_close(got, expected, what, atol=atol, rtol=rtol, hint=hint, variants=variants())
 
 
+_FORBIDDEN: ContextVar[dict[str, str]] = ContextVar("forbidden_ops", default={})
+# The executor that runs the student's code while grading (grading/remote.py's Session), or None in-process.
+_EXECUTOR: ContextVar[Any] = ContextVar("executor", default=None)
+
+
+def forbidden_ops() -> dict[str, str]:
+    """The ops that the running check forbids (see forbid_ops): grading sends them to the student's process."""
+    return dict(_FORBIDDEN.get())
+
+
 class _ForbidOps(TorchFunctionMode):
     """Sees every torch function that runs, however the student reached it (module,
     functional, torch.ops.aten). A function mode, not a dispatch mode: entering a dispatch
@@ -234,9 +249,14 @@ class _ForbidOps(TorchFunctionMode):
 
 @contextmanager
 def forbid_ops(forbidden: dict[str, str]) -> Iterator[None]:
-    """Fail with the given message if a torch function whose name contains a key (e.g. 'group_norm') runs."""
-    with _ForbidOps(forbidden):
-        yield
+    """Fail with the given message if a torch function whose name contains a key (e.g. 'group_norm') runs,
+    here or, when grading, in the process that runs the student's code."""
+    token = _FORBIDDEN.set({**_FORBIDDEN.get(), **forbidden})
+    try:
+        with _ForbidOps(forbidden):
+            yield
+    finally:
+        _FORBIDDEN.reset(token)
 
 
 def forbid_submodules(module: nn.Module, kinds: tuple[type, ...], message: str) -> None:
@@ -292,6 +312,33 @@ def standing_in(fn: Callable, **stand_ins: Any) -> Iterator[None]:
                 namespace.pop(name, None)
 
 
+class Fake:
+    """Mixin of the stand-ins that may run beside the student's code (a lesson's fakes.py): it records
+    how each was built, so that grading can build its twin where the student's code runs. A fake
+    computes nothing an exercise must: fake blocks, fake networks, schedules made of given tensors."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def recording(self, *args: Any, **kwargs: Any) -> None:
+            if getattr(self, "_fake_recipe", None) is None:  # the outermost __init__ records the call
+                object.__setattr__(self, "_fake_recipe", (args, kwargs))
+            init(self, *args, **kwargs)
+        cls.__init__ = recording
+
+
+def lend(fake: Any) -> Any:
+    """The stand-in as the student's code sees it: itself, or, when grading, its twin in the process that runs
+    the student's code; read from it what that code did (the calls a fake network recorded, its gradients),
+    and compute what is expected from the original, which stays with the checks."""
+    executor = _EXECUTOR.get()
+    return fake if executor is None else executor.lend(fake)
+
+
 def seeded(seed: int) -> torch.Generator:
     """A generator for reproducible check inputs that leaves the global RNG alone."""
     return torch.Generator().manual_seed(seed)
@@ -311,7 +358,8 @@ def run_hidden(lesson: str, exercise: str, *args) -> None:
     """Run the hidden checks of one exercise: `run_hidden("l1_blocks", "groupnorm", GroupNorm)`.
 
     Hidden checks exist only where the instructor grades; a student copy says so plainly. A failure
-    says that it is a hidden case.
+    says that it is a hidden case, names the case and gives its hint, but shows neither the values the
+    check expected nor the ones it got (`redact`), unless the grader sets DDPM_HIDDEN_DETAIL=1.
     """
     __tracebackhide__ = True
     name = f"ddpm_course.{lesson}.hidden"
@@ -328,9 +376,38 @@ def run_hidden(lesson: str, exercise: str, *args) -> None:
         getattr(module, exercise)(*args)
     except CheckFailure as err:
         # said up front: the notebook's visible checks passed, so the student must know where to look
-        failure = CheckFailure(f"{HIDDEN_CASE}, not among the visible ones. {err}")
+        detail = os.environ.get("DDPM_HIDDEN_DETAIL") == "1"
+        failure = CheckFailure(f"{HIDDEN_CASE}, not among the visible ones. {err if detail else redact(str(err))}")
     if failure is not None:
         raise failure.with_traceback(None)  # outside the except: no chained traceback into hidden.py
+
+
+def redact(message: str) -> str:
+    """A hidden case's failure without its values: the check and the case, what differs, where the student's
+    code raised, and the hint; not what the check expected or got, which would tell a hidden case's answer."""
+    lines = message.split("\n")
+    first, rest = lines[0], [line for line in lines[1:] if line.lstrip().startswith(("Hint:", "at line"))]
+    label = first.find("case [")
+    head, what = (first, "") if label < 0 else (first[:label], first[label:])
+    if what:
+        close = _closing_bracket(what)
+        case_label, what = what[:close + 1], what[close + 1:].removeprefix(": ")
+        if not what.startswith(("your code raised", "not implemented yet")):
+            what = what.split(": ")[0]
+            for cut in (", expected", "; expected", " expected "):
+                what = what.split(cut)[0]
+        head += f"{case_label}: {what}"
+    return "\n".join([head, *rest])
+
+
+def _closing_bracket(text: str) -> int:
+    """Index of the bracket that closes the first '[' of text (case labels hold lists)."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += (char == "[") - (char == "]")
+        if char == "]" and depth == 0:
+            return i
+    return len(text) - 1
 
 
 HIDDEN_CASE = "failed a hidden case"

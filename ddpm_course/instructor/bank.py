@@ -68,9 +68,24 @@ def _notebook(path):
     return course.read(path)
 
 
-def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False) -> dict[str, CellRun]:
+def _exec_graded(source: str, namespace: dict, filename: str) -> tuple[str | None, float]:
+    """Run a graded cell's part as grading runs it: in a checker, on proxies of `namespace` served by an agent."""
+    from ddpm_course.instructor.grading import checker, remote
+
+    start = time.perf_counter()
+    with remote.loopback(namespace) as session:
+        _, failure = checker.run_graded_cell(source, session, filename)
+    if failure is None:
+        return None, time.perf_counter() - start
+    name, message = failure
+    return (message if name == "CheckFailure" else f"{name}: {message}"), time.perf_counter() - start
+
+
+def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False,
+               remote: bool = False) -> dict[str, CellRun]:
     """Grade a lesson in-process: the solution (or, with stubs=True, the released stubs),
-    with `mutation` applied to one solution cell; graded cells always come from the source."""
+    with `mutation` applied to one solution cell; graded cells always come from the source.
+    remote=True runs the graded cells as grading does, on proxies of the notebook's objects."""
     solution = _notebook(course.solution_path(lesson))
     code_cells = _notebook(course.release_path(lesson)).cells if stubs else solution.cells
     namespace: dict = {"__name__": f"bank_{lesson}"}
@@ -90,8 +105,9 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
         if course.is_graded_test(cell):
             gid = course.grade_id(cell)
             visible, hidden = split_test_cell(cell.source)
-            visible_error, visible_s = _exec(visible, namespace, f"<{lesson}:{gid}:visible>")
-            hidden_error, hidden_s = _exec(hidden, namespace, f"<{lesson}:{gid}:hidden>")
+            run = _exec_graded if remote else _exec
+            visible_error, visible_s = run(visible, namespace, f"<{lesson}:{gid}:visible>")
+            hidden_error, hidden_s = run(hidden, namespace, f"<{lesson}:{gid}:hidden>")
             points = cell.metadata["nbgrader"]["points"]
             failed = visible_error is not None or hidden_error is not None
             message = visible_error or hidden_error or ""

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from ddpm_course import structure as st
-from ddpm_course.checking import CheckFailure, case, check, expect_close, expect_tensor, fail, seeded
-from ddpm_course.l2_unet.standins import StandIn, StandInDown, StandInUp
+from ddpm_course.checking import CheckFailure, case, check, expect_close, expect_tensor, fail, lend, seeded
+from ddpm_course.l2_unet.fakes import ShapeHook, ShapeRecorder, StandIn, StandInDown, StandInUp
 
 # ---------------------------------------------------------------- Unet
 # (batch, image_shape, channels, dim_mults, groups, attention_levels); None: the default, left out of the call
@@ -95,41 +95,48 @@ def unet_structure(unet, image_shape, channels, dim_mults, groups, attention_lev
     st.expect_parameter_count(unet, own + sum(st.parameters(block) for block in blocks), what)
 
 
-def use_standins(unet: nn.Module, channels: int, dim_mults: tuple[int, ...], seed: int) -> None:
-    """Replace the Unet's blocks by stand-ins; each stand-in UpBlock knows which skip it must get."""
+def use_standins(unet: nn.Module, channels: int, dim_mults: tuple[int, ...], seed: int) -> dict:
+    """Replace the Unet's blocks by stand-ins, each stand-in UpBlock knowing which skip it must get;
+    return them: the checks compute what the Unet should output with these, never with the student's copies."""
     pairs, tdim = channel_pairs(channels, dim_mults), 4 * channels
     last = len(pairs) - 1
     downs = [StandInDown(dim_in, dim_out, tdim, i < last, seed + i, f"downs[{i}]")
              for i, (dim_in, dim_out) in enumerate(pairs)]
+    ups = [StandInUp(dim_in, dim_out, tdim, i < last, seed + 20 + i, f"ups[{i}]", downs[last - i], downs)
+           for i, (dim_in, dim_out) in enumerate(reversed(pairs))]
+    blocks = {"downs": downs, "mid": StandIn(pairs[-1][1], pairs[-1][1], tdim, seed + 10, "mid"), "ups": ups,
+              "final_block": StandIn(channels, channels, tdim, seed + 30, "final_block")}
     for i, down in enumerate(downs):
         unet.downs[i] = down
-    unet.mid = StandIn(pairs[-1][1], pairs[-1][1], tdim, seed + 10, "mid")
-    for i, (dim_in, dim_out) in enumerate(reversed(pairs)):
-        unet.ups[i] = StandInUp(dim_in, dim_out, tdim, i < last, seed + 20 + i, f"ups[{i}]", downs[last - i], downs)
-    unet.final_block = StandIn(channels, channels, tdim, seed + 30, "final_block")
+    unet.mid = blocks["mid"]
+    for i, up in enumerate(ups):
+        unet.ups[i] = up
+    unet.final_block = blocks["final_block"]
+    return blocks
 
 
-def unet_variants(unet: nn.Module, x: Tensor, steps: Tensor) -> tuple[Tensor, list]:
-    """The output of a Unet with stand-in blocks, and what known mistakes output."""
+def unet_variants(unet: nn.Module, blocks: dict, x: Tensor, steps: Tensor) -> tuple[Tensor, list]:
+    """The output of a Unet with these stand-in blocks, and what known mistakes output."""
     with torch.no_grad():
         step_emb = unet.step_embedding(steps)
         h = unet.input_conv(x)
         skips = []
-        for down in unet.downs:
+        for down in blocks["downs"]:
             h, skip = down(h, step_emb)
             skips.append(skip)
 
         def up_path(h: Tensor) -> Tensor:
             stack = list(skips)
-            for up in unet.ups:
+            for up in blocks["ups"]:
                 h = up(h, step_emb, stack.pop())
             return h
 
-        up = up_path(unet.mid(h, step_emb))
-        return unet.output_conv(unet.final_block(up, step_emb)), [
+        mid, final = blocks["mid"], blocks["final_block"]
+        up = up_path(mid(h, step_emb))
+        return unet.output_conv(final(up, step_emb)), [
             (unet.output_conv(up), "final_block is never applied: run it after the last UpBlock, before output_conv"),
-            (unet.output_conv(unet.final_block(up_path(h), step_emb)), "the MidBlock is never applied: it runs "
-                                                                        "between the down path and the up path"),
+            (unet.output_conv(final(up_path(h), step_emb)), "the MidBlock is never applied: it runs "
+                                                            "between the down path and the up path"),
         ]
 
 
@@ -141,11 +148,11 @@ def unet(Unet, cases=UNET_CASES) -> None:
             model = st.build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
             unet_structure(model, image_shape, channels, dim_mults, groups, attention_levels, what)
             st.perturb(model, seed)
-            use_standins(model, channels, dim_mults, seed)
+            blocks = use_standins(model, channels, dim_mults, seed)
             x = torch.randn(B, *image_shape, generator=seeded(seed))
             steps = torch.randint(0, 1000, (B,), generator=seeded(seed + 1))
             got = model(x, steps)
-            expected, variants = unet_variants(model, x, steps)
+            expected, variants = unet_variants(model, blocks, x, steps)
             expect_close(got, expected, atol=1e-4, hint="compare forward with steps 1-6 of the description",
                          variants=variants)
 
@@ -189,21 +196,16 @@ def unet_validation(Unet, bad_shapes=BAD_SHAPES, bad_channels=BAD_CHANNELS) -> N
 
 def expect_level_shapes(model: nn.Module, x: Tensor, steps: Tensor, expected: dict[str, tuple]) -> Tensor:
     """Run the model, failing unless each named block's first output has the expected shape."""
-    seen: dict[str, tuple] = {}
     modules = dict(model.named_modules())
-
-    def record(name: str):
-        def hook(module, args, out) -> None:
-            seen[name] = tuple((out[0] if isinstance(out, tuple) else out).shape)
-        return hook
-
-    handles = [modules[name].register_forward_hook(record(name)) for name in expected if name in modules]
+    recorder = ShapeRecorder()
+    handles = [modules[name].register_forward_hook(ShapeHook(recorder, name)) for name in expected if name in modules]
     try:
         with torch.no_grad():
             out = model(x, steps)
     finally:
         for handle in handles:
             handle.remove()
+    seen = lend(recorder).seen
     for name, shape in expected.items():
         if seen.get(name) != shape:
             fail(f"{name} should output {shape}, got {seen.get(name)}; expected sizes: "

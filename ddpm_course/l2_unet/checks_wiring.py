@@ -1,5 +1,5 @@
 """Visible checks of DownBlock, MidBlock and UpBlock: their layers, then their wiring, with
-their sub-blocks replaced by stand-ins (standins.py), so their values depend on their own wiring only."""
+their sub-blocks replaced by fake blocks (fakes.py), so their values depend on their own wiring only."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ddpm_course import structure as st
 from ddpm_course.checking import case, check, expect_close, fail, seeded
-from ddpm_course.l2_unet.standins import StandIn, concat_input_check
+from ddpm_course.l2_unet.fakes import ConcatInputCheck, StandIn
 
 # ---------------------------------------------------------------- DownBlock and MidBlock
 # (batch, channels_in, channels_out, time_emb_dim, groups, downsample, attention, height, width)
@@ -157,7 +157,7 @@ def upblock(UpBlock, cases=UPBLOCK_CASES) -> None:
             upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention, what)
             st.perturb(block, seed)
             block.block1 = StandIn(2 * dim_out, dim_in, tdim, seed, f"{what}.block1")
-            block.block1.input_check = concat_input_check((B, dim_out, H, W), f"{what}.block1")
+            block.block1.input_check = ConcatInputCheck((B, dim_out, H, W), f"{what}.block1")
             block.block2 = StandIn(dim_in, dim_in, tdim, seed + 1, f"{what}.block2")
             if attention:
                 block.attention = StandIn(dim_in, dim_in, 0, seed + 2, f"{what}.attention")

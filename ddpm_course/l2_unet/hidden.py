@@ -2,8 +2,9 @@
 
 Never released to students. Each function is called in one line by a graded cell through
 `ddpm_course.checking.run_hidden`. A DownBlock, MidBlock or UpBlock is compared with the
-reference after its sub-blocks are replaced by the reference's own (same weights), so only its
-wiring and its own layers are graded; the Unet is compared end to end, with all the student's blocks.
+reference after the sub-blocks of both are replaced by the same fake blocks (fakes.py), so only
+its wiring and its own layers are graded; the Unet likewise, built with fake blocks in place of
+every block. No reference module ever reaches the student's code: the reference runs here.
 """
 from __future__ import annotations
 
@@ -13,19 +14,30 @@ from torch import nn
 from ddpm_course import structure as st
 from ddpm_course.checking import case, check, copy_weights, expect_close, expect_tensor, seeded, standing_in
 from ddpm_course.l2_unet import checks_blocks, checks_unet, checks_wiring, reference
+from ddpm_course.l2_unet.fakes import FAKE_BLOCKS, StandIn
 
 
-def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, shared: tuple[str, ...] = ()):
+def reference_pair(cls, ref_cls, args: tuple, seed: int, what: str, faked: tuple[str, ...] = ()):
     """(student module, reference module) with the reference's perturbed weights copied in,
     after comparing their parameter counts.
 
-    The sub-blocks named in `shared` are the reference's own modules in both.
+    The sub-blocks named in `faked` are the same fake blocks in both (where the reference has a block there:
+    an nn.Identity stays as it is).
     """
     ref = st.build(ref_cls, *args, seed=100 + seed, what=what)
-    st.perturb(ref, seed)
     mine = st.build(cls, *args, seed=seed, what=what)
-    for name in shared:
-        setattr(mine, name, getattr(ref, name))
+    for k, name in enumerate(faked):
+        block = getattr(ref, name)
+        if isinstance(block, nn.Identity):
+            continue
+        if type(block).__name__ == "AttentionBlock":
+            fake = StandIn(block.channels, block.channels, 0, 300 + seed + k, f"{what}.{name}")
+        else:
+            fake = StandIn(block.input_channels, block.output_channels, block.time_proj[1].in_features,
+                           300 + seed + k, f"{what}.{name}")
+        setattr(ref, name, fake)
+        setattr(mine, name, fake)
+    st.perturb(ref, seed)
     st.expect_parameter_count(mine, st.parameters(ref), what)
     copy_weights(mine, ref, what)
     return mine, ref
@@ -73,7 +85,7 @@ def downblock(DownBlock) -> None:
                   f"attention={attention}, H={H}, W={W}"):
             mine, ref = reference_pair(DownBlock, reference.DownBlock,
                                        (cin, cout, tdim, groups, downsample, attention), seed,
-                                       what, shared=("block1", "block2", "attention"))
+                                       what, faked=("block1", "block2", "attention"))
             x = torch.randn(B, cin, H, W, generator=seeded(seed))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
             with torch.no_grad():
@@ -91,7 +103,7 @@ def midblock(MidBlock) -> None:
         what = f"MidBlock({C}, {tdim}, {groups})"
         with case(f"reference weights, B={B}, C={C}, groups={groups}, H={H}, W={W}"):
             mine, ref = reference_pair(MidBlock, reference.MidBlock, (C, tdim, groups), seed, what,
-                                       shared=("block1", "attention", "block2"))
+                                       faked=("block1", "attention", "block2"))
             x = torch.randn(B, C, H, W, generator=seeded(seed))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
             got = mine(x, t)
@@ -110,7 +122,7 @@ def upblock(UpBlock) -> None:
                   f"attention={attention}, H={H}, W={W}"):
             mine, ref = reference_pair(UpBlock, reference.UpBlock,
                                        (dim_in, dim_out, tdim, groups, upsample, attention), seed,
-                                       what, shared=("block1", "block2", "attention"))
+                                       what, faked=("block1", "block2", "attention"))
             x = torch.randn(B, dim_out, H, W, generator=seeded(seed))
             skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
@@ -140,10 +152,9 @@ def expect_parameter_counts_by_part(mine: nn.Module, ref: nn.Module, what: str) 
     st.expect_parameter_count(mine, st.parameters(ref), what)
 
 
-def reference_blocks(Unet):
-    """The student's Unet builds the reference's blocks: their own are graded by their own checks."""
-    return standing_in(Unet.__init__, ResidualBlock=reference.ResidualBlock, DownBlock=reference.DownBlock,
-                       MidBlock=reference.MidBlock, UpBlock=reference.UpBlock)
+def fake_blocks(Unet):
+    """The Unet builds fake blocks: the student's own are graded by their own checks."""
+    return standing_in(Unet.__init__, **FAKE_BLOCKS)
 
 
 @check("Unet (hidden)")
@@ -154,11 +165,12 @@ def unet(Unet) -> None:
     cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3, None), (2, (1, 4, 12), 8, (2, 1), 2, (True, False))]
     for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
         what, kwargs = checks_unet.unet_call(image_shape, channels, dim_mults, groups, attention_levels)
-        with case(f"reference weights and blocks, your Unet, B={B}, {what}"):
-            ref = st.build(reference.Unet, image_shape, channels, dim_mults, groups, seed=100 + seed, what=what,
-                           **kwargs)
+        with case(f"reference weights and fake blocks, your Unet, B={B}, {what}"):
+            with fake_blocks(reference.Unet):
+                ref = st.build(reference.Unet, image_shape, channels, dim_mults, groups, seed=100 + seed, what=what,
+                               **kwargs)
             st.perturb(ref, seed)
-            with reference_blocks(Unet):
+            with fake_blocks(Unet):
                 mine = st.build(Unet, image_shape, channels, dim_mults, groups, seed=seed, what=what, **kwargs)
             expect_parameter_counts_by_part(mine, ref, what)
             copy_weights(mine, ref, what)
@@ -174,7 +186,7 @@ def unet_properties(Unet) -> None:
     checks_unet.unet_validation(Unet, bad_shapes=[((3, 16, 20), (1, 2, 4, 8)), ((1, 6, 8), (1, 1, 1))],
                                 bad_channels=[(12, (1, 2), 8, "group"), (10, (1,), 5, "head")])
     with case("Unet((1, 5, 7), channels=8, dim_mults=(1,)): one level, no halving, any size works"):
-        with reference_blocks(Unet):
+        with fake_blocks(Unet):
             model = st.build(Unet, (1, 5, 7), 8, (1,), 2, seed=0, what="Unet((1, 5, 7), channels=8, dim_mults=(1,))")
         with torch.no_grad():
             out = model(torch.randn(2, 1, 5, 7, generator=seeded(0)), torch.tensor([1, 2]))

@@ -1,6 +1,6 @@
 """Visible checks of lesson 3, Parts 1 and 2: the beta schedules, NoiseSchedule, the forward
 process, noise_img and reconstruct. They compare with closed forms computed in float64
-(closed_forms.py), on the stand-in schedule of standins.py. Randomness comes from seeded
+(closed_forms.py), on a stand-in schedule (fakes.Schedule). Randomness comes from seeded
 generators; a student function that draws from torch's global generator instead runs inside
 `isolated`, so the checks never change it.
 """
@@ -11,9 +11,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ddpm_course.checking import (case, check, expect_close, expect_close_lazily, expect_tensor, fail, isolated, seeded,
-                                  standing_in)
-from ddpm_course.l3_diffusion import closed_forms, standins
+from ddpm_course.checking import (case, check, expect_close, expect_close_lazily, expect_tensor, fail, isolated, lend,
+                                  seeded, standing_in)
+from ddpm_course.l3_diffusion import closed_forms, fakes
 from ddpm_course.l3_diffusion.closed_forms import GENERATOR_HINT
 
 
@@ -135,7 +135,7 @@ EXTRACT_CASES = [(5, [3, 0, 4], (3,)), (5, [1, 1], (2, 7)), (6, [5, 0, 2], (3, 2
 
 
 def forward_cases(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable,
-                  s: standins.Schedule, extract_cases, shapes: list[tuple[int, ...]], seed: int) -> None:
+                  s: fakes.Schedule, extract_cases, shapes: list[tuple[int, ...]], seed: int) -> None:
     """Value cases of the forward process with schedule s, for batches of these shapes."""
     T = s.max_steps
     for steps, indices, shape in extract_cases:
@@ -186,13 +186,15 @@ def forward_cases(extract: Callable, q_step: Callable, q_sample: Callable, q_mom
 
 @check("extract, q_step, q_sample and q_moments")
 def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable) -> None:
-    schedule = standins.linear_schedule(0.05, 0.5, 10)
+    schedule = closed_forms.linear_schedule(0.05, 0.5, 10)
     forward_cases(extract, q_step, q_sample, q_moments, schedule, EXTRACT_CASES, [(3, 2, 3, 5), (1, 4)], seed=0)
 
 
-def expect_noise_img(noise_img: Callable, s: standins.Schedule, img: Tensor,
-                     seed: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One call of noise_img: types, shapes, and x_t against the closed form. Returns (t, noise, x_t)."""
+def expect_noise_img(noise_img: Callable, s: fakes.Schedule, img: Tensor, seed: int,
+                     q_sample: fakes.FakeQSample | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """One call of noise_img: types, shapes, and x_t against the closed form, or against the fake map of the
+    q_sample lent to it (`q_sample`), if it called that. Returns (t, noise, x_t)."""
+    calls = len(lend(q_sample).calls) if q_sample is not None else 0
     out, drew = isolated(noise_img, img, s, generator=seeded(seed))
     if not (isinstance(out, tuple) and len(out) == 3):
         fail(f"noise_img should return a tuple (t, noise, x_t), got {type(out).__name__}")
@@ -205,25 +207,40 @@ def expect_noise_img(noise_img: Callable, s: standins.Schedule, img: Tensor,
     if t.min() < 0 or t.max() >= T:
         fail(f"t should hold 0-based steps in 0..T-1 = 0..{T - 1}, got values from {int(t.min())} to {int(t.max())}",
              "torch.randint(0, T, ...): its upper bound is exclusive")
-    expect_close_lazily(x_t, closed_forms.q_sample(img, t, s.alpha_bars, noise), "x_t",
-                        lambda: closed_forms.q_sample_variants(img, t, s, noise),
-                        hint="x_t = q_sample(img, t, schedule, noise); the check lends you a correct q_sample")
+    if q_sample is not None and len(lend(q_sample).calls) > calls:  # it called the q_sample the check lent it
+        expect_close(x_t, fakes.fake_q_sample(img.double(), t, s, noise.double()), "x_t", variants=[
+            (fakes.fake_q_sample(noise.double(), t, s, img.double()), "the arguments of q_sample are (x0, t, "
+                                                                       "schedule, noise): img first, then the noise")],
+            hint="return q_sample(img, t, schedule, noise) with the t and the noise you return; the check lends you a "
+                 "stand-in q_sample, so x_t is what it gives")
+    else:
+        expect_close_lazily(x_t, closed_forms.q_sample(img, t, s.alpha_bars, noise), "x_t",
+                            lambda: closed_forms.q_sample_variants(img, t, s, noise),
+                            hint="x_t = q_sample(img, t, schedule, noise)")
     return t, noise, x_t
+
+
+def lent_forward_process(noise_img: Callable, reconstruct: Callable):
+    """noise_img and reconstruct run with stand-ins for q_sample and extract: the student's own are graded by
+    forward_process alone. Yields the stand-in q_sample."""
+    q_sample = fakes.FakeQSample()
+    return q_sample, standing_in(noise_img, q_sample=q_sample, extract=fakes.extract), \
+        standing_in(reconstruct, extract=fakes.extract)
 
 
 @check("noise_img and reconstruct")
 def noise_img(noise_img: Callable, reconstruct: Callable, steps: int = 5, seed: int = 0) -> None:
-    # the student's q_sample and extract are graded by forward_process alone
-    with standing_in(noise_img, q_sample=standins.q_sample, extract=standins.extract), \
-            standing_in(reconstruct, extract=standins.extract):
-        noise_img_cases(noise_img, reconstruct, steps, seed)
+    q_sample, lent_noise_img, lent_reconstruct = lent_forward_process(noise_img, reconstruct)
+    with lent_noise_img, lent_reconstruct:
+        noise_img_cases(noise_img, reconstruct, steps, seed, q_sample)
 
 
-def noise_img_cases(noise_img: Callable, reconstruct: Callable, steps: int, seed: int) -> None:
-    s = standins.linear_schedule(0.05, 0.5, steps)
+def noise_img_cases(noise_img: Callable, reconstruct: Callable, steps: int, seed: int,
+                    q_sample: fakes.FakeQSample) -> None:
+    s = closed_forms.linear_schedule(0.05, 0.5, steps)
     with case(f"B=2000 points of dim 6, T={steps}: how t and the noise are distributed"):
         img = torch.randn(2000, 6, generator=seeded(seed))
-        t, noise, _ = expect_noise_img(noise_img, s, img, seed + 1)
+        t, noise, _ = expect_noise_img(noise_img, s, img, seed + 1, q_sample)
         counts = torch.bincount(t, minlength=steps)
         if len(t.unique()) == 1:
             fail(f"every sample got the same step t = {int(t[0])}", "draw one step per sample: shape (B,)")
@@ -240,13 +257,13 @@ def noise_img_cases(noise_img: Callable, reconstruct: Callable, steps: int, seed
                  "use torch.randn (normal), not torch.rand (uniform on [0, 1))")
     with case("batch 1, an image (1, 1, 5, 7) in float64"):
         img = torch.randn(1, 1, 5, 7, generator=seeded(seed + 2), dtype=torch.float64)
-        expect_noise_img(noise_img, s, img, seed + 3)
+        expect_noise_img(noise_img, s, img, seed + 3, q_sample)
     with case("two calls with generators seeded alike give the same (t, noise, x_t)"):
         img = torch.randn(3, 1, 4, 5, generator=seeded(seed + 4))
         first, second = (isolated(noise_img, img, s, generator=seeded(seed + 5))[0] for _ in range(2))
         if not all(torch.equal(a, b) for a, b in zip(first, second)):
             fail("noise_img is not reproducible with a seeded generator", GENERATOR_HINT)
-    exact = standins.linear_schedule(0.05, 0.5, steps, dtype=torch.float64)
+    exact = closed_forms.linear_schedule(0.05, 0.5, steps, dtype=torch.float64)
     for shape in ((4, 2, 3, 3), (1, 6)):
         with case(f"reconstruct inverts q_sample, x_t of shape {shape}, float64"):
             gen = seeded(seed + 6)

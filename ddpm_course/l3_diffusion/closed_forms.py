@@ -1,5 +1,6 @@
 """Closed forms for the lesson 3 checks, in float64, and what known mistakes compute
-instead, each paired with the hint that names the mistake.
+instead, each paired with the hint that names the mistake. They compute the lesson's answers:
+the checks use them, and grading keeps them in the checker, out of the student's process.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ddpm_course.checking import seeded
-from ddpm_course.l3_diffusion.standins import FakeDenoiser, Schedule
+from ddpm_course.l3_diffusion.fakes import FakeDenoiser, FakeStep, Schedule, fake_step
 
 GENERATOR_HINT = ("your function drew from torch's global random generator: pass generator=generator to "
                   "torch.randn / torch.randint, as the docstring says")
@@ -25,6 +26,16 @@ def cosine_betas(max_steps: int, s: float = 0.008, clip: float | None = 0.999, s
         return alpha_bars[1:]
     betas = 1 - alpha_bars[1:] / alpha_bars[:-1]
     return betas if clip is None else betas.clamp(max=clip)
+
+
+def schedule(betas: Tensor) -> Schedule:
+    """A stand-in schedule for these betas: alphas and alpha_bars computed in float64, stored in the betas' dtype."""
+    exact = betas.double()
+    return Schedule(betas, (1 - exact).to(betas.dtype), torch.cumprod(1 - exact, dim=0).to(betas.dtype))
+
+
+def linear_schedule(beta_start: float, beta_end: float, max_steps: int, dtype=torch.float32) -> Schedule:
+    return schedule(torch.linspace(beta_start, beta_end, max_steps, dtype=dtype))
 
 
 def coeff(values: Tensor, t: Tensor, x: Tensor) -> Tensor:
@@ -131,10 +142,11 @@ def p_sample_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tenso
 
 
 def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: str, seed: int,
-           keep_every: int, keep: str = "x0_pred") -> tuple[Tensor, list[Tensor]]:
+           keep_every: int, keep: str = "x0_pred", fake: bool = False) -> tuple[Tensor, list[Tensor]]:
     """Algorithm 2 in float64, drawing the same float32 noise, in the same order, as the sampler should.
 
-    keep="x_t" keeps the sample instead of the x0 prediction, as a known mistake would.
+    keep="x_t" keeps the sample instead of the x0 prediction, as a known mistake would; fake=True runs the
+    made-up step of fakes.FakeStep instead of Algorithm 2's, as a sampler that calls the lent step does.
     """
     generator = seeded(seed)
     x = torch.randn(shape, generator=generator).double()
@@ -142,7 +154,10 @@ def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: s
     for t in range(s.max_steps - 1, -1, -1):
         z = torch.randn(shape, generator=generator) if t > 0 else torch.zeros(shape)
         eps = model.expected(x, torch.full((shape[0],), t))
-        x, x0_pred = p_sample_step(x, t, eps, s, z, variance)
+        if fake:
+            x, x0_pred = fake_step(x, t, eps, FakeStep.SIGMA.get(variance, 1.0), z.double())
+        else:
+            x, x0_pred = p_sample_step(x, t, eps, s, z, variance)
         if keep_every and t % keep_every == 0:
             kept.append(x0_pred if keep == "x0_pred" else x)
     return x, kept

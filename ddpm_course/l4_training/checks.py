@@ -1,6 +1,6 @@
 """Visible checks of lesson 4. They need no trained model and no reference code.
 
-DDIM runs on a stand-in noise predictor (standins.py: exact for Gaussian data, plus a small
+DDIM runs on a stand-in noise predictor (fakes.py: exact for Gaussian data, plus a small
 nonlinear term) and is compared with eq. 12 of Song et al. replayed on the same random numbers
 and the same steps the student's sampler chose. FID is compared with closed forms (Gaussians
 whose covariances share eigenvectors), KID with its definition written as plain loops
@@ -12,10 +12,10 @@ import math
 
 import torch
 
-from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, seeded
+from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, lend, seeded
 from ddpm_course.l3_diffusion.reference import NoiseSchedule
 from ddpm_course.l4_training.closed_forms import ddim_expected, ddim_variants, frechet_cases, kid_loops, kid_variants
-from ddpm_course.l4_training.standins import StandInModel, toy_schedule
+from ddpm_course.l4_training.fakes import StandInModel, toy_schedule
 
 DDIM_HINT = "compare each line with eq. 12 above: x0_pred, sigma, then the three terms of x_prev"
 
@@ -40,13 +40,15 @@ def expect_timesteps(calls: list[int], T: int, num_steps: int) -> None:
 
 def run_sampler(ddim_sample, model: StandInModel, schedule: NoiseSchedule, shape, num_steps: int, eta: float,
                 seed: int, global_seed: int, **kwargs) -> tuple[torch.Tensor, list[int]]:
-    """The student's sampler with a seeded generator, the global RNG set to global_seed and restored."""
-    model.calls = []
+    """The student's sampler with a seeded generator, the global RNG set to global_seed and restored; and the
+    steps it called the model at (recorded where the student's code runs)."""
+    lent = lend(model)
+    lent.calls = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(global_seed)
-        got = ddim_sample(model, schedule, shape, num_steps=num_steps, eta=eta, generator=seeded(seed),
+        got = ddim_sample(lent, schedule, shape, num_steps=num_steps, eta=eta, generator=seeded(seed),
                           progress=False, **kwargs)
-    return got, list(model.calls)
+    return got, list(lent.calls)
 
 
 def check_ddim_case(ddim_sample, schedule: NoiseSchedule, shape, num_steps: int, eta: float, seed: int,

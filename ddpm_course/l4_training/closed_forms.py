@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ddpm_course.checking import seeded
-from ddpm_course.l4_training.standins import StandInModel
+from ddpm_course.l4_training.fakes import StandInModel
 
 
 def ddim_expected(model: StandInModel, alpha_bars: torch.Tensor, shape: tuple[int, ...], timesteps: list[int],

@@ -9,15 +9,15 @@ from __future__ import annotations
 import torch
 
 from ddpm_course.checking import case, check, expect_close, seeded
-from ddpm_course.l3_diffusion.reference import NoiseSchedule, cosine_beta_schedule, linear_beta_schedule, sample
+from ddpm_course.l3_diffusion.reference import cosine_beta_schedule, linear_beta_schedule, sample
 from ddpm_course.l4_training import checks, reference
-from ddpm_course.l4_training.standins import StandInModel, toy_schedule
+from ddpm_course.l4_training.fakes import Schedule, StandInModel, toy_schedule
 
 # (shape, schedule, num_steps, eta)
 DDIM_CASES = [
-    ((1, 1, 7, 5), NoiseSchedule(linear_beta_schedule(1000)), 50, 0.0),      # the DDPM schedule, batch 1
-    ((2, 3, 2, 2), NoiseSchedule(linear_beta_schedule(1000)), 20, 0.3),
-    ((3, 1, 4, 4), NoiseSchedule(cosine_beta_schedule(100)), 20, 1.0),        # cosine: ᾱ_{T-1} is tiny
+    ((1, 1, 7, 5), Schedule(linear_beta_schedule(1000)), 50, 0.0),      # the DDPM schedule, batch 1
+    ((2, 3, 2, 2), Schedule(linear_beta_schedule(1000)), 20, 0.3),
+    ((3, 1, 4, 4), Schedule(cosine_beta_schedule(100)), 20, 1.0),        # cosine: ᾱ_{T-1} is tiny
     ((2, 2, 3, 5), toy_schedule(37), 6, 0.7),                          # T not a multiple of num_steps
     ((1, 2, 3, 3), toy_schedule(12), 12, 0.0),                         # every step
 ]

@@ -1,15 +1,16 @@
-"""Stand-ins for what lesson 4's checks would otherwise need trained: a noise predictor, and small schedules."""
+"""Fakes for what lesson 4's checks would otherwise need trained: a noise predictor, and small schedules.
+They compute no exercise of this lesson, so grading may build them where the student's code runs (checking.Fake)."""
 from __future__ import annotations
 
 import torch
 from einops import rearrange
 from torch import nn
 
-from ddpm_course.checking import fail
+from ddpm_course.checking import Fake, fail
 from ddpm_course.l3_diffusion.reference import NoiseSchedule, linear_beta_schedule
 
 
-class StandInModel(nn.Module):
+class StandInModel(Fake, nn.Module):
     """A noise predictor that needs no training: the exact one for data ~ N(mean, spread^2) per
     pixel, plus 0.1 sqrt(a) sin(3x) so that mistakes cannot cancel. It records the steps it is
     called at and fails cleanly when it is called with a malformed t."""
@@ -42,6 +43,13 @@ class StandInModel(nn.Module):
         return (eps + 0.1 * torch.sqrt(alpha_bar) * torch.sin(3 * x)) * self.gain
 
 
+class Schedule(Fake, NoiseSchedule):
+    """Lesson 3's NoiseSchedule of these betas, as a stand-in the checks may lend to the student's code."""
+
+    def __init__(self, betas: torch.Tensor) -> None:
+        super().__init__(betas)
+
+
 def toy_schedule(T: int) -> NoiseSchedule:
     """A linear schedule whose ᾱ reaches about 1e-3 at T, whatever T is."""
-    return NoiseSchedule(linear_beta_schedule(T, 1e-3, min(0.999, 14 / T)))
+    return Schedule(linear_beta_schedule(T, 1e-3, min(0.999, 14 / T)))

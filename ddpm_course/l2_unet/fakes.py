@@ -1,25 +1,26 @@
-"""Stand-ins for the blocks of earlier exercises, used by the wiring checks.
+"""Fake blocks: stand-ins for the blocks of earlier exercises, used by the wiring checks.
 
 DownBlock, MidBlock, UpBlock and Unet are checked with their sub-blocks replaced by small,
 fixed, non-linear maps with the same interface. The expected output then depends on the
 wiring alone, so a bug in an earlier block never costs the points of a later one, and a
 stand-in can say exactly what it received (a skip from the wrong level, a tensor
 concatenated on the wrong axis) before anything crashes.
+
+They compute no exercise's answer, so grading may build them where the student's code runs
+(checking.Fake): the same arguments give the same map there and in the checks.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from ddpm_course.checking import fail, seeded
+from ddpm_course.checking import Fake, fail, seeded
 
 
-class StandIn(nn.Module):
+class StandIn(Fake, nn.Module):
     """Stands in for ResidualBlock(cin, cout, step_dim) as tanh(mix(x) + proj(step_emb)), or,
     with step_dim=0, for AttentionBlock(cin) as x + tanh(mix(x)). No parameters."""
 
@@ -30,7 +31,7 @@ class StandIn(nn.Module):
         self.mix = torch.randn(cout, cin, generator=generator) / math.sqrt(cin)
         self.shift = torch.randn(cout, generator=generator) * 0.5
         self.proj = torch.randn(cout, step_dim, generator=generator) / math.sqrt(max(step_dim, 1))
-        self.input_check: Callable[[Tensor], None] | None = None
+        self.input_check: ConcatInputCheck | None = None
 
     def forward(self, x: Tensor, step_emb: Tensor | None = None) -> Tensor:
         if self.input_check is not None:
@@ -47,7 +48,7 @@ class StandIn(nn.Module):
         return torch.tanh(h + rearrange(step_emb @ self.proj.T, "b c -> b c 1 1"))
 
 
-class StandInDown(nn.Module):
+class StandInDown(Fake, nn.Module):
     """Stands in for DownBlock: skip = StandIn(x, step_emb); average-pooled by 2 when downsample."""
 
     def __init__(self, cin: int, cout: int, step_dim: int, downsample: bool, seed: int, name: str) -> None:
@@ -63,7 +64,7 @@ class StandInDown(nn.Module):
         return out, skip
 
 
-class StandInUp(nn.Module):
+class StandInUp(Fake, nn.Module):
     """Stands in for UpBlock: StandIn(cat(x, skip)), nearest-upsampled by 2 when upsample.
 
     It fails with a pointed message unless `skip` is the one its partner DownBlock returned.
@@ -95,18 +96,87 @@ class StandInUp(nn.Module):
         return F.interpolate(h, scale_factor=2, mode="nearest") if self.upsample else h
 
 
-def concat_input_check(x_shape: tuple[int, ...], name: str) -> Callable[[Tensor], None]:
+class ConcatInputCheck(Fake):
     """A check of what an UpBlock's block1 receives: x and skip (both x_shape) concatenated on channels."""
-    B, C, H, W = x_shape
-    axes = {(2 * B, C, H, W): "the batch axis (dim=0)", (B, C, 2 * H, W): "the height axis (dim=2)",
-            (B, C, H, 2 * W): "the width axis (dim=3)"}
 
-    def check(h: Tensor) -> None:
+    def __init__(self, x_shape: tuple[int, ...], name: str) -> None:
+        self.x_shape, self.name = tuple(x_shape), name
+
+    def __call__(self, h: Tensor) -> None:
+        B, C, H, W = self.x_shape
+        axes = {(2 * B, C, H, W): "the batch axis (dim=0)", (B, C, 2 * H, W): "the height axis (dim=2)",
+                (B, C, H, 2 * W): "the width axis (dim=3)"}
         shape = tuple(h.shape)
         if shape in axes:
-            fail(f"{name} received shape {shape}: x and skip were concatenated on {axes[shape]}",
+            fail(f"{self.name} received shape {shape}: x and skip were concatenated on {axes[shape]}",
                  "concatenate on the channel axis: torch.cat([x, skip], dim=1) gives (B, 2 * dim_out, H, W)")
         if shape == (B, C, H, W):
-            fail(f"{name} received shape {shape}, only dim_out channels: the skip was not concatenated",
+            fail(f"{self.name} received shape {shape}, only dim_out channels: the skip was not concatenated",
                  "concatenate x and skip on the channel axis first: torch.cat([x, skip], dim=1)")
-    return check
+
+
+class ShapeRecorder(Fake):
+    """A forward hook's target: `seen[name]` is the shape of the first output of the block called `name`."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[int, ...]] = {}
+
+
+class ShapeHook(Fake):
+    """A forward hook that records the shape of its block's (first) output in a ShapeRecorder."""
+
+    def __init__(self, recorder: ShapeRecorder, name: str) -> None:
+        self.recorder, self.name = recorder, name
+
+    def __call__(self, module: nn.Module, args: tuple, out) -> None:
+        self.recorder.seen[self.name] = tuple((out[0] if isinstance(out, tuple) else out).shape)
+
+
+def _seed(*args) -> int:
+    """A seed that depends on a block's arguments alone: a fake built with the same ones acts the same."""
+    return sum((i + 1) * ord(c) for i, c in enumerate(repr(args))) % 100_003
+
+
+# Fakes with the blocks' own signatures, for a Unet (or a block) built with them in place of the student's
+class FakeAttentionBlock(StandIn):
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, channels, 0, _seed("attention", channels), f"AttentionBlock({channels})")
+
+
+class FakeResidualBlock(StandIn):
+    def __init__(self, input_channels: int, output_channels: int, step_dim: int, groups: int) -> None:
+        super().__init__(input_channels, output_channels, step_dim,
+                         _seed("residual", input_channels, output_channels, step_dim, groups),
+                         f"ResidualBlock({input_channels}, {output_channels}, {step_dim}, {groups})")
+
+
+class FakeDownBlock(StandInDown):
+    def __init__(self, channels_in: int, channels_out: int, time_emb_dim: int, groups: int, downsample: bool = True,
+                 attention: bool = True) -> None:
+        args = (channels_in, channels_out, time_emb_dim, groups, downsample, attention)
+        super().__init__(channels_in, channels_out, time_emb_dim, downsample, _seed("down", *args), f"DownBlock{args}")
+
+
+class FakeMidBlock(StandIn):
+    def __init__(self, mid_dim: int, time_emb_dim: int, groups: int) -> None:
+        super().__init__(mid_dim, mid_dim, time_emb_dim, _seed("mid", mid_dim, time_emb_dim, groups),
+                         f"MidBlock({mid_dim}, {time_emb_dim}, {groups})")
+
+
+class FakeUpBlock(Fake, nn.Module):
+    """Stands in for UpBlock as StandIn(cat(x, skip)), nearest-upsampled by 2 when upsample."""
+
+    def __init__(self, dim_in: int, dim_out: int, time_emb_dim: int, groups: int, upsample: bool = True,
+                 attention: bool = True) -> None:
+        super().__init__()
+        args = (dim_in, dim_out, time_emb_dim, groups, upsample, attention)
+        self.block = StandIn(2 * dim_out, dim_in, time_emb_dim, _seed("up", *args), f"UpBlock{args}")
+        self.upsample = upsample
+
+    def forward(self, x: Tensor, step_emb: Tensor, skip: Tensor) -> Tensor:
+        h = self.block(torch.cat([x, skip], dim=1), step_emb)
+        return F.interpolate(h, scale_factor=2, mode="nearest") if self.upsample else h
+
+
+FAKE_BLOCKS = {"AttentionBlock": FakeAttentionBlock, "ResidualBlock": FakeResidualBlock, "DownBlock": FakeDownBlock,
+               "MidBlock": FakeMidBlock, "UpBlock": FakeUpBlock}
