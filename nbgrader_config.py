@@ -23,12 +23,12 @@ c.Execute.iopub_timeout = 30
 # Quiet kernels: their start-up warnings would repeat once per graded notebook.
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 # Each grading kernel's address space and each cell's text output are capped too, with the defaults
-# of LimitedKernelManager and CapOutput (ddpm_course/instructor/limits.py); set them here to change them.
+# of LimitedKernelManager and CapOutput (ddpm_course/instructor/grading/limits.py); set them here to change them.
 c.Autograde.autograde_preprocessors = [
-    "ddpm_course.instructor.integrity.GuardedExecute",  # Execute, memory-limited, with the integrity guard
+    "ddpm_course.instructor.grading.integrity.GuardedExecute",  # Execute, memory-limited, with the integrity guard
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "ddpm_course.instructor.limits.CapOutput",  # LimitOutput, plus a cap on characters
+    "ddpm_course.instructor.grading.limits.CapOutput",  # LimitOutput, plus a cap on characters
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -45,7 +45,7 @@ c.FileNameCollectorPlugin.named_regexp = (
 # Feedback shows each failure message but neither the hidden test lines nor tracebacks into them,
 # and each text progress bar as its last state (the \r-separated updates coalesced, as Jupyter shows them).
 c.GenerateFeedback.preprocessors = [
-    "ddpm_course.instructor.feedback.HideHiddenTests",
+    "ddpm_course.instructor.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CoalesceStreamsPreprocessor",
     GetGrades,
     CSSHTMLHeaderPreprocessor,

@@ -1,6 +1,6 @@
 """Known bugs and valid alternatives of an exercise, written as textual edits of its solution cell.
 
-Each lesson's `bugs.py` lists them; the bank (`ddpm_course.instructor.bank`) applies each edit
+Each lesson's `bugs.py` lists them; the bank (`ddpm_course.instructor.qa.bank`) applies each edit
 to the solution notebook and grades the result. They live beside the check framework, not in
 the instructor tooling, so lessons never import instructor code.
 """

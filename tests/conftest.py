@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(items) -> None:
 def make_grade(tmp_path_factory) -> dict:
     """`make grade`'s record of each of submissions.KINDS, graded in one batch by what `make grade` calls
     (grade.grade_apart): the scores that the pytest grading and the Gradescope autograder must give."""
-    from ddpm_course.instructor import grade  # here, not above: nbgrader's import would slow every session
+    from ddpm_course.instructor.grading import grade  # here, not above: nbgrader's import would slow every session
 
     paths = first_lesson_kinds(tmp_path_factory.mktemp("make_grade"))
     # one job: the routes compared with it run beside it, in other processes, on the other cores

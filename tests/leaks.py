@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ddpm_course.instructor import bundle, course
+from ddpm_course.instructor import course
+from ddpm_course.instructor.platforms import student_bundle
 
 LESSONS = course.lessons()
 
@@ -21,8 +22,8 @@ def shown_lines(content: dict[str, str]) -> set[str]:
 def public_modules() -> list[Path]:
     """Package files that are public by design: every module the bundles list, reference solutions
     aside. A line they share with a hidden check or an answer is no leak."""
-    return [course.PACKAGE / name for name in bundle.SHIPPED] + [
-        course.PACKAGE / lesson / name for lesson, names in bundle.LESSON_MODULES.items() for name in names]
+    return [course.PACKAGE / name for name in student_bundle.SHIPPED] + [
+        course.PACKAGE / lesson / name for lesson, names in student_bundle.LESSON_MODULES.items() for name in names]
 
 
 def hidden_leaks(content: dict[str, str]) -> list[str]:

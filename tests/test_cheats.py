@@ -5,8 +5,9 @@ through nbgrader, end to end."""
 import pytest
 
 from ddpm_course.checking import HIDDEN_CASE
-from ddpm_course.instructor import bank, cheats, course
-from ddpm_course.instructor.integrity import ERROR
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading.integrity import ERROR
+from ddpm_course.instructor.qa import bank, cheats
 
 LESSONS = course.lessons()
 CHEATING = [(lesson, cheat) for lesson in LESSONS for cheat in cheats.CHEATS]

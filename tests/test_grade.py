@@ -24,7 +24,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ddpm_course.instructor import bank, cheats, course, grade
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading import grade
+from ddpm_course.instructor.qa import bank, cheats
 from ddpm_course.mutations import Bug
 from submissions import FIRST, first_code_cell, shadow_package, submit, with_new_cell
 
@@ -41,7 +43,7 @@ SEQUENTIAL = ("correct", "buggy")
 # Small limits of the troubled run; a lesson 1 kernel peaks near 1.5 GB of address space, and its
 # slowest cell takes a few seconds, even on 2 cores shared by four gradings.
 TIMEOUT, MEMORY_MB = 30, 2560
-GRADE = [sys.executable, "-m", "ddpm_course.instructor.grade"]
+GRADE = [sys.executable, "-m", "ddpm_course.instructor.grading.grade"]
 
 
 def first_bug(lesson: str) -> Bug:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ddpm_course.instructor import course, gradescope
-from ddpm_course.instructor.records import CellGrade, Record
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading.records import CellGrade, Record
+from ddpm_course.instructor.platforms import gradescope
 from submissions import FIRST, KINDS, first_lesson_kinds
 
 LESSONS = course.lessons()

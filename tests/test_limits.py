@@ -1,7 +1,7 @@
 """Grading limits: is a cell's output capped, errors included, and are the limits configurable per run?"""
 import nbformat
 
-from ddpm_course.instructor.limits import GRADING_ENVIRONMENT, CapOutput, LimitedKernelManager, limits_config
+from ddpm_course.instructor.grading.limits import GRADING_ENVIRONMENT, CapOutput, LimitedKernelManager, limits_config
 
 
 def capped(*outputs, max_chars: int = 100, max_image_chars: int = 50) -> list:

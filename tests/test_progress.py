@@ -16,7 +16,9 @@ import nbformat
 import pytest
 
 from ddpm_course import progress
-from ddpm_course.instructor import bank, bundle, course
+from ddpm_course.instructor import course
+from ddpm_course.instructor.platforms import student_bundle
+from ddpm_course.instructor.qa import bank
 from submissions import FIRST, HIDDEN_ONLY, VISIBLE_BUG, buggy_notebook
 
 LESSONS = course.lessons()
@@ -72,9 +74,9 @@ def test_a_file_that_is_no_notebook_says_so_without_starting_a_kernel(tmp_path):
 def test_progress_runs_from_the_student_bundle_and_agrees_with_the_visible_checks(tmp_path):
     """Unzipped from the bundle, with only its own package, does `python -m ddpm_course.progress` fail exactly the
     checks that the visible checks fail, for a notebook with a known bug and a bug only hidden checks see?"""
-    with zipfile.ZipFile(bundle.build(FIRST, tmp_path / "dist")) as archive:
+    with zipfile.ZipFile(student_bundle.build(FIRST, tmp_path / "dist")) as archive:
         archive.extractall(tmp_path)
-    folder = tmp_path / bundle.bundle_name(FIRST)
+    folder = tmp_path / student_bundle.bundle_name(FIRST)
     (folder / "mine").mkdir()
     nbformat.write(buggy_notebook(), folder / "mine" / f"{FIRST}.ipynb")
     # -S: no .pth files, so not this repository's editable install, which would lend the bundle any module it

@@ -4,8 +4,9 @@ import re
 import nbformat
 import pytest
 
-from ddpm_course.instructor import colab, course
-from ddpm_course.instructor.release import generate_release
+from ddpm_course.instructor import course
+from ddpm_course.instructor.authoring import colab
+from ddpm_course.instructor.authoring.release import generate_release
 
 LESSONS = course.lessons()
 GRADE_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")

@@ -13,18 +13,18 @@ from nbformat import NotebookNode, v4
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool
 
-from ddpm_course.instructor.guard import MIME, GradingIntegrityError, sign
-from ddpm_course.instructor.limits import LimitedExecute, error_output
+from ddpm_course.instructor.grading.guard import MIME, GradingIntegrityError, sign
+from ddpm_course.instructor.grading.limits import LimitedExecute, error_output
 
 ERROR = GradingIntegrityError.__name__
 
 
 def arming_source(lesson: str | None) -> str:
-    return f'__import__("ddpm_course.instructor.guard", fromlist=["arm"]).arm({lesson!r})'
+    return f'__import__("ddpm_course.instructor.grading.guard", fromlist=["arm"]).arm({lesson!r})'
 
 
 def graded_source(grade_id: str, source: str) -> str:
-    return f'__import__("ddpm_course.instructor.guard", fromlist=["graded"]).graded({grade_id!r}, {source!r})'
+    return f'__import__("ddpm_course.instructor.grading.guard", fromlist=["graded"]).graded({grade_id!r}, {source!r})'
 
 
 def verdicts(cell: NotebookNode) -> list[dict]:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.records import CellGrade, Record
+from ddpm_course.instructor.grading.records import CellGrade, Record
 
 # How nbgrader and Python name what the grading limits stopped.
 CAUSES = {"CellTimeoutError": "ran past the time limit (an infinite loop?)",

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from ddpm_course import structure as st
+from ddpm_course import layer_checks as st
 from ddpm_course.checking import CheckFailure
 from ddpm_course.l1_blocks import reference as l1
 

@@ -1,8 +1,8 @@
 """`make release`: regenerate the student notebooks and the reference export from solutions/.
 
-    python -m ddpm_course.instructor.release            # write notebooks/ and reference.py files
-    python -m ddpm_course.instructor.release --into DIR # release into DIR instead (used by tests)
-    python -m ddpm_course.instructor.release --lesson l1_blocks   # just one lesson
+    python -m ddpm_course.instructor.authoring.release            # write notebooks/ and reference.py files
+    python -m ddpm_course.instructor.authoring.release --into DIR # release into DIR instead (used by tests)
+    python -m ddpm_course.instructor.authoring.release --lesson l1_blocks   # just one lesson
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import nbformat
 
-from ddpm_course.instructor.colab import colab_url, setup_cell_source, write_readme_block
+from ddpm_course.instructor.authoring.colab import colab_url, setup_cell_source, write_readme_block
+from ddpm_course.instructor.authoring.diagrams import inline_diagrams
+from ddpm_course.instructor.authoring.reference_code import export_references
 from ddpm_course.instructor.course import RELEASE, ROOT, lessons, read, release_path, solution_path
-from ddpm_course.instructor.diagrams import inline_diagrams
-from ddpm_course.instructor.export import export_references
-from ddpm_course.instructor.nbgrader_api import check, make_api
+from ddpm_course.instructor.grading.nbgrader_api import make_api, require_success
 
 
 def finish_release(path: Path, lesson: str) -> None:
@@ -43,7 +43,7 @@ def generate_release(release_dir: Path, names: list[str] | None = None) -> None:
         api = make_api(Path(tmp), release_dir)
         for lesson in names or lessons():
             # force: without it nbgrader silently keeps an existing, possibly stale, release
-            check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
+            require_success(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
             finish_release(release_path(lesson, release_dir), lesson)
 
 

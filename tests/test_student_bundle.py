@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ddpm_course.instructor import bundle, course
+from ddpm_course.instructor import course
+from ddpm_course.instructor.platforms import student_bundle
 from leaks import answer_leaks, hidden_leaks, public_modules
 
 LESSONS = course.lessons()
@@ -23,7 +24,7 @@ LESSONS = course.lessons()
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
-    return {lesson: bundle.build(lesson, out) for lesson in LESSONS}
+    return {lesson: student_bundle.build(lesson, out) for lesson in LESSONS}
 
 
 def files(path: Path) -> dict[str, str]:
@@ -52,8 +53,8 @@ def test_every_module_of_the_package_is_shipped_or_withheld_by_name():
     listed = {p.relative_to(course.PACKAGE) for p in public_modules()}
     undecided = [str(p.relative_to(course.PACKAGE)) for p in course.PACKAGE.rglob("*.py")
                  if p.relative_to(course.PACKAGE) not in listed and p.name != "reference.py"
-                 and not set(p.relative_to(course.PACKAGE).parts) & set(bundle.WITHHELD)]
-    assert undecided == [], "list each in bundle.SHIPPED / LESSON_MODULES, or in bundle.WITHHELD"
+                 and not set(p.relative_to(course.PACKAGE).parts) & set(student_bundle.WITHHELD)]
+    assert undecided == [], "list each in student_bundle.SHIPPED / LESSON_MODULES, or in student_bundle.WITHHELD"
 
 
 def test_a_new_module_stays_out_of_the_bundle_until_listed(tmp_path, monkeypatch):
@@ -65,7 +66,7 @@ def test_a_new_module_stays_out_of_the_bundle_until_listed(tmp_path, monkeypatch
     (tmp_path / "new_helper.py").write_text("ANSWER = 42\n")
     (tmp_path / LESSONS[0] / "answers.py").write_text("ANSWER = 42\n")
     monkeypatch.setattr(course, "PACKAGE", tmp_path)
-    shipped = {p.name for lesson in LESSONS for p in bundle.package_files(lesson)}
+    shipped = {p.name for lesson in LESSONS for p in student_bundle.package_files(lesson)}
     assert "new_helper.py" not in shipped and "answers.py" not in shipped
 
 
@@ -138,7 +139,7 @@ def test_first_lesson_bundle_runs_its_visible_checks_in_isolation(bundles, tmp_p
     lesson = LESSONS[0]
     with zipfile.ZipFile(bundles[lesson]) as archive:
         archive.extractall(tmp_path)
-    folder = tmp_path / bundle.bundle_name(lesson)
+    folder = tmp_path / student_bundle.bundle_name(lesson)
     released = course.read(folder / "notebooks" / lesson / f"{lesson}.ipynb")
     answers = {course.grade_id(c): course.strip_solution_markers(c.source)
                for c in course.read(course.solution_path(lesson)).cells

@@ -1,7 +1,7 @@
 """A course folder that grades one lesson anywhere, and holds no answer notebook: the grading side of
 the Gradescope autograder (gradescope.py) and of GitHub Classroom's private grader (classroom.py).
 
-It is this repository cut down to what `python -m ddpm_course.instructor.grade` and the pytest grading
+It is this repository cut down to what `python -m ddpm_course.instructor.grading.grade` and the pytest grading
 need for one lesson, laid out the same way, so the course's own grading runs in it unchanged:
 
 - ddpm_course/: the package up to the lesson, hidden checks and reference solutions included (the
@@ -24,13 +24,15 @@ from pathlib import Path
 import nbformat
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.nbgrader_api import course_config
+from ddpm_course.instructor.grading.nbgrader_api import course_config
 
 TOP_FILES = ("nbgrader_config.py", "pyproject.toml", "requirements.txt")
 # The instructor modules that grading uses, listed by name like the student bundle's, so that a new module
 # (bench.py imports every lesson) stays out until listed; `make test` fails when grading would miss one.
-GRADING = ("__init__.py", "course.py", "grade.py", "workers.py", "triage.py", "reports.py", "records.py", "limits.py",
-           "integrity.py", "guard.py", "snapshot.py", "nbgrader_api.py", "feedback.py", "grader.py", "gradescope.py")
+GRADING = ("__init__.py", "course.py", *(f"grading/{name}" for name in (
+    "__init__.py", "grade.py", "workers.py", "triage.py", "class_reports.py", "records.py", "limits.py", "integrity.py",
+    "guard.py", "snapshot.py", "nbgrader_api.py", "feedback.py")),
+    "platforms/__init__.py", "platforms/grader_folder.py", "platforms/gradescope.py")
 
 README = """# Grader of "DDPM from scratch", {lesson}
 
@@ -42,7 +44,7 @@ compare with), so it must stay where students cannot read it. It holds no soluti
 release in place of the answers.
 
     pip install -r requirements.txt
-    PYTHONPATH=$PWD python -m ddpm_course.instructor.grade path/to/{lesson}.ipynb
+    PYTHONPATH=$PWD python -m ddpm_course.instructor.grading.grade path/to/{lesson}.ipynb
     PYTHONPATH=$PWD python -m pytest -p ddpm_course.pytest_grading path/to/{lesson}.ipynb
 """
 

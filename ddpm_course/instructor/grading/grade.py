@@ -1,7 +1,7 @@
 """Autograde submissions with nbgrader, hidden tests included.
 
-    python -m ddpm_course.instructor.grade NOTEBOOK.ipynb   # `make grade NB=...`: one notebook
-    python -m ddpm_course.instructor.grade --all            # `make autograde`: every submission
+    python -m ddpm_course.instructor.grading.grade NOTEBOOK.ipynb   # `make grade NB=...`: one notebook
+    python -m ddpm_course.instructor.grading.grade --all            # `make autograde`: every submission
         [--jobs N] [--lesson NAME] [--timeout S] [--memory-mb M] [--root DIR]
 
 `--all` grades submitted/<student>/<lesson>/<lesson>.ipynb in the course root with N parallel
@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ddpm_course.instructor import course, reports, triage, workers
-from ddpm_course.instructor.limits import limits_config
-from ddpm_course.instructor.nbgrader_api import check, gradebook, make_api, quiet_gradebook
-from ddpm_course.instructor.records import CellGrade, Record
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading import class_reports, triage, workers
+from ddpm_course.instructor.grading.limits import limits_config
+from ddpm_course.instructor.grading.nbgrader_api import gradebook, make_api, quiet_gradebook, require_success
+from ddpm_course.instructor.grading.records import CellGrade, Record
 
 
 def cores() -> int:
@@ -36,10 +37,10 @@ def cores() -> int:
 
 def cell_grades(root: Path, student: str, lesson: str) -> list[CellGrade]:
     """Per graded cell results of one autograded submission, in notebook order."""
-    outputs = reports.failure_outputs(root / "autograded" / student / lesson / f"{lesson}.ipynb")
+    outputs = class_reports.failure_outputs(root / "autograded" / student / lesson / f"{lesson}.ipynb")
     with gradebook(root) as book:
         notebook = book.find_submission_notebook(lesson, lesson, student)
-        grades = {g.name: CellGrade(g.name, g.score, g.max_score, reports.first_line(outputs.get(g.name, ""), 10_000),
+        grades = {g.name: CellGrade(g.name, g.score, g.max_score, class_reports.first_line(outputs.get(g.name, ""), 10_000),
                                     outputs.get(g.name, "")) for g in notebook.grades}
     order = [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells]
     return [grades[gid] for gid in order if gid in grades]
@@ -49,14 +50,14 @@ def settle(root: Path, result: workers.Result) -> Record:
     """Merge a worker's result into the course root and turn it into the student's record."""
     task = result.task
     if result.error:
-        known = [text for name, text in reports.CAUSES.items() if name in result.error]
+        known = [text for name, text in class_reports.CAUSES.items() if name in result.error]
         return Record(task.student, task.lesson, "error", 0, triage.max_score(task.lesson),
                       "; ".join([f"could not be graded: {result.error}", *known, *task.notes]), seconds=result.seconds)
     workers.merge(root, result)
     cells = cell_grades(root, task.student, task.lesson)
-    errors = reports.what_went_wrong(root / "autograded" / task.student / task.lesson / f"{task.lesson}.ipynb")
+    errors = class_reports.what_went_wrong(root / "autograded" / task.student / task.lesson / f"{task.lesson}.ipynb")
     return Record(task.student, task.lesson, "graded", sum(g.score for g in cells), sum(g.max_score for g in cells),
-                  reports.reason(cells, task.notes, errors), cells, result.seconds)
+                  class_reports.reason(cells, task.notes, errors), cells, result.seconds)
 
 
 def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,
@@ -82,7 +83,7 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
             api = make_api(course_root, scratch / "release")
             for lesson in graded_lessons:
                 with quiet_gradebook():
-                    check(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
+                    require_success(api.generate_assignment(lesson, force=True), f"generate_assignment {lesson}")
         if fresh and graded_lessons:  # a new course (a throwaway one, say) starts as the template: a second per lesson
             shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
         for result in workers.run(tasks, jobs or cores(), template / "gradebook.db", scratch / "workers",
@@ -92,11 +93,11 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
     if feedback:
         for record in records:
             if record.status != "graded":
-                reports.write_notice(root, record)
+                class_reports.write_notice(root, record)
     if write_reports:
-        reports.write_grades(root, records)
-        reports.write_cells(root, records)
-        reports.write_exercises(root, records)
+        class_reports.write_grades(root, records)
+        class_reports.write_cells(root, records)
+        class_reports.write_exercises(root, records)
     return records
 
 

@@ -1,6 +1,6 @@
 """`make student-bundle [LESSON=name]`: a zip of what students need up to a lesson, and nothing more.
 
-    python -m ddpm_course.instructor.bundle [--lesson NAME] [--into dist/]
+    python -m ddpm_course.instructor.platforms.student_bundle [--lesson NAME] [--into dist/]
 
 dist/ddpm-course-<lesson>.zip holds one folder, ddpm-course-<lesson>/, with
 - notebooks/ of every lesson up to <lesson> (the student release: the files of each lesson's
@@ -23,7 +23,8 @@ from ddpm_course.instructor import course
 
 # What students get of ddpm_course/: the check framework, data loading and plotting, and the visible
 # grading (`python -m ddpm_course.progress`, and its pytest form for GitHub Classroom).
-SHIPPED = ("__init__.py", "checking.py", "structure.py", "data.py", "plotting.py", "progress.py", "pytest_grading.py")
+SHIPPED = ("__init__.py", "checking.py", "layer_checks.py", "data.py", "plotting.py", "progress.py",
+           "pytest_grading.py")
 # What they get of each lesson's folder: the checks its notebook calls, and the modules those import.
 LESSON_MODULES = {
     "l1_blocks": ("__init__.py", "checks.py"),

@@ -29,9 +29,9 @@ from typing import Iterator
 
 from traitlets.config import Config
 
-from ddpm_course.instructor.nbgrader_api import gradebook, make_api, quiet_gradebook
-from ddpm_course.instructor.records import CellGrade
-from ddpm_course.instructor.triage import Task
+from ddpm_course.instructor.grading.nbgrader_api import gradebook, make_api, quiet_gradebook
+from ddpm_course.instructor.grading.records import CellGrade
+from ddpm_course.instructor.grading.triage import Task
 
 
 @dataclass

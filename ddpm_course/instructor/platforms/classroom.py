@@ -1,14 +1,14 @@
 """`make github-classroom LESSON=name`: a GitHub Classroom assignment that grades with the pytest grading.
 
-    python -m ddpm_course.instructor.classroom --lesson NAME [--grader-repo OWNER/NAME] [--into dist/]
+    python -m ddpm_course.instructor.platforms.classroom --lesson NAME [--grader-repo OWNER/NAME] [--into dist/]
 
 Writes two folders:
 - dist/github-classroom-<lesson>/: what the instructor commits to the assignment's template
-  repository, which every student gets a copy of: the student bundle's files (bundle.py's lists, so
+  repository, which every student gets a copy of: the student bundle's files (student_bundle.py's lists, so
   no hidden check and no answer of this lesson or a later one) with this lesson's notebook only, a
   README for students, and .github/workflows/classroom.yml, which grades the notebook on every push
   with `ddpm_course.pytest_grading` and reports a score per graded cell to GitHub Classroom;
-- dist/github-classroom-<lesson>-grader/: the grader folder of the lesson (grader.py: hidden checks and
+- dist/github-classroom-<lesson>-grader/: the grader folder of the lesson (grader_folder.py: hidden checks and
   reference solutions, no solution notebook), for a *private* repository, by default
   <owner of the course's repository>/ddpm-course-grader-<lesson>.
 The workflow fetches the grader repository with the secret DDPM_GRADER_TOKEN and runs every check;
@@ -21,7 +21,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from ddpm_course.instructor import bundle, colab, course, grader
+from ddpm_course.instructor import course
+from ddpm_course.instructor.authoring import colab
+from ddpm_course.instructor.platforms import grader_folder, student_bundle
 
 SECRET = "DDPM_GRADER_TOKEN"
 GRADE = "python -m pytest -p ddpm_course.pytest_grading -p no:cacheprovider"
@@ -142,8 +144,9 @@ def workflow(lesson: str, grader_repo: str) -> str:
 def contents(lesson: str, grader_repo: str) -> dict[str, Path | str]:
     """Path inside the template -> file of the repository, or text: the bundle's files of the lesson, with
     its own notebook only, then the README, .gitignore and workflow."""
-    prefix = f"{bundle.bundle_name(lesson)}/"
-    found: dict[str, Path | str] = {name.removeprefix(prefix): path for name, path in bundle.contents(lesson).items()
+    prefix = f"{student_bundle.bundle_name(lesson)}/"
+    bundled = student_bundle.contents(lesson)
+    found: dict[str, Path | str] = {name.removeprefix(prefix): path for name, path in bundled.items()
                                     if not name.startswith(f"{prefix}notebooks/")
                                     or name.startswith(f"{prefix}notebooks/{lesson}/")}
     notebook = course.release_path(lesson).relative_to(course.ROOT).as_posix()
@@ -158,8 +161,8 @@ def build(lesson: str, into: Path, grader_repo: str | None = None) -> tuple[Path
     template, private = into / template_name(lesson), into / f"{template_name(lesson)}-grader"
     for folder in (template, private):
         shutil.rmtree(folder, ignore_errors=True)
-    grader.write_tree(contents(lesson, grader_repo or default_grader_repo(lesson)), template)
-    return template, grader.write(lesson, private)
+    grader_folder.write_tree(contents(lesson, grader_repo or default_grader_repo(lesson)), template)
+    return template, grader_folder.write(lesson, private)
 
 
 def main() -> None:

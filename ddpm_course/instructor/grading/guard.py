@@ -38,7 +38,7 @@ from pathlib import Path
 
 from ddpm_course.checking import CheckFailure
 from ddpm_course.instructor import course
-from ddpm_course.instructor.snapshot import (COURSE_DIR, LIBRARY_DIRS, MISSING, VOLATILE, Snapshot, is_module,
+from ddpm_course.instructor.grading.snapshot import (COURSE_DIR, LIBRARY_DIRS, MISSING, VOLATILE, Snapshot, is_module,
                                              library_wrapper)
 
 MIME = "application/vnd.ddpm-course.verdict+json"

@@ -1,8 +1,8 @@
 """`make bench`: training and sampling throughput on this machine, and the runtime of every graded check.
 
-    python -m ddpm_course.instructor.bench                      # lesson 4's default model
-    python -m ddpm_course.instructor.bench --quick              # its tiny quick-mode config: seconds on a CPU
-    python -m ddpm_course.instructor.bench --lesson l1_blocks   # time only these lessons' checks (repeatable)
+    python -m ddpm_course.instructor.qa.bench                      # lesson 4's default model
+    python -m ddpm_course.instructor.qa.bench --quick              # its tiny quick-mode config: seconds on a CPU
+    python -m ddpm_course.instructor.qa.bench --lesson l1_blocks   # time only these lessons' checks (repeatable)
 
 Training compares the course's setup (mixed precision on a GPU; channels_last and torch.compile
 when they pay off) with a plain fp32 eager baseline of the same model, then the U-Net's layout
@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from ddpm_course.instructor import bank, course
+from ddpm_course.instructor import course
+from ddpm_course.instructor.qa import bank
 from ddpm_course.l1_blocks.reference import SelfAttention
 from ddpm_course.l3_diffusion.reference import p_sample_step
 from ddpm_course.l4_training.reference import (CPU, QUICK, Batches, TrainConfig, autocast_dtype, ddim_sample,

@@ -1,6 +1,6 @@
 """`make bench-grading [N=8] [LESSON=name]`: how many notebooks per minute does autograding manage?
 
-    python -m ddpm_course.instructor.bench_grading [-n 8] [--lesson l1_blocks] [--jobs 1 4] [--guard both]
+    python -m ddpm_course.instructor.qa.bench_grading [-n 8] [--lesson l1_blocks] [--jobs 1 4] [--guard both]
 
 Builds a synthetic class of N submissions of one lesson (by default the first), a mix of
 correct, buggy (the bank's known bugs in turn), untouched stubs and broken notebooks (an
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import nbformat
 
-from ddpm_course.instructor import bank, course, grade
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading import grade
+from ddpm_course.instructor.qa import bank
 
 
 def synthetic_class(root: Path, lesson: str, n: int) -> dict[str, str]:

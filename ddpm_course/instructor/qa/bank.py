@@ -5,7 +5,7 @@ cell (found by grade_id), so a bug reads as the one-line diff it is and stays in
 the solution notebook. `run_lesson` executes the exported cells, edited, then every graded
 cell's visible part and hidden part separately, in a fraction of a second, no kernel needed.
 
-    python -m ddpm_course.instructor.bank   # table of every bug: which check caught it, and how
+    python -m ddpm_course.instructor.qa.bank   # table of every bug: which check caught it, and how
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.records import CellGrade
+from ddpm_course.instructor.grading.records import CellGrade
 from ddpm_course.mutations import Mutation
 
 

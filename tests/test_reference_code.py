@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from ddpm_course.instructor import course, export
+from ddpm_course.instructor import course
+from ddpm_course.instructor.authoring import reference_code
 
 LESSONS = course.lessons()
 
@@ -14,7 +15,7 @@ LESSONS = course.lessons()
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_reference_export_is_current(lesson):
     """Is ddpm_course/<lesson>/reference.py exactly the export of the solution notebook?"""
-    assert course.reference_path(lesson).read_text() == export.reference_source(lesson), \
+    assert course.reference_path(lesson).read_text() == reference_code.reference_source(lesson), \
         "reference.py is stale: run `make release`"
 
 
@@ -32,9 +33,9 @@ def test_reference_code_imports_in_a_fresh_interpreter_and_leaves_the_rng_alone(
 def test_every_import_of_a_reference_is_used(lesson):
     """Does each reference.py import only names its own code reads (no plt, time, show_images...)?"""
     tree = ast.parse(course.reference_path(lesson).read_text())
-    bound = {export.bound_name(a) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+    bound = {reference_code.bound_name(a) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
              and getattr(node, "module", None) != "__future__" for a in node.names}
-    assert bound - export.used_names(tree) == set()
+    assert bound - reference_code.used_names(tree) == set()
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -42,7 +43,7 @@ def test_every_exported_block_names_the_cell_it_came_from(lesson):
     """Is each export cell's code headed by `# %% cell <id>`, in notebook order?"""
     cells = [c for c in course.read(course.solution_path(lesson)).cells if course.is_export(c)]
     headers = [line for line in course.reference_path(lesson).read_text().split("\n") if line.startswith("# %% ")]
-    assert headers == [export.cell_header(c) for c in cells]
+    assert headers == [reference_code.cell_header(c) for c in cells]
     assert all(c.get("id") in header for c, header in zip(cells, headers))
 
 
@@ -60,13 +61,13 @@ PRUNE = [
 @pytest.mark.parametrize(("source", "pruned"), PRUNE, ids=["module", "alias", "from-import", "whole groups"])
 def test_prune_imports_keeps_exactly_the_names_in_use(source, pruned):
     """Are unused imports dropped, aliases and `from __future__` understood, and emptied groups closed up?"""
-    assert export.prune_imports(source) == pruned
+    assert reference_code.prune_imports(source) == pruned
 
 
 def test_a_long_from_import_is_wrapped_within_the_line_length():
     """Does a pruned import that no longer fits on a line wrap in parentheses, every line within 120?"""
     names = [f"name_number_{i}" for i in range(12)]
     source = f"from some.module import {', '.join(names)}, unused\n" + "\n".join(names) + "\n"
-    head = export.prune_imports(source).split("\nname_number_0")[0]
-    assert "unused" not in head and all(len(line) <= export.LINE_LENGTH for line in head.split("\n"))
+    head = reference_code.prune_imports(source).split("\nname_number_0")[0]
+    assert "unused" not in head and all(len(line) <= reference_code.LINE_LENGTH for line in head.split("\n"))
     assert ast.parse(head).body[0].names[-1].name == "name_number_11"

@@ -7,7 +7,7 @@ and every failed cell says GradingIntegrityError. `run` grades a notebook throug
 in-process, in a fresh child of a preloaded server (a fraction of a second per notebook);
 tests/test_cheats.py runs the whole bank that way, and a few cheats through nbgrader.
 
-    python -m ddpm_course.instructor.cheats   # table: each cheat per lesson, with and without the guard
+    python -m ddpm_course.instructor.qa.cheats   # table: each cheat per lesson, with and without the guard
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import nbformat
 
-from ddpm_course.instructor import bank, course
+from ddpm_course.instructor import course
+from ddpm_course.instructor.qa import bank
 
 TAG = "added"  # tags the cells a cheat or honest extra adds, so `run` executes them
 
@@ -137,7 +138,7 @@ exec(compile(_path.read_text(), "answers", "exec"), _answers)
 {subject} = _answers["{subject}"]""", where="after"),
     Cheat("the grading guard switched off first", """\
 import sys
-_guard = getattr(sys.modules.get("ddpm_course.instructor.guard"), "_guard", None)
+_guard = getattr(sys.modules.get("ddpm_course.instructor.grading.guard"), "_guard", None)
 if _guard is not None:
     _guard.busy = True
 """ + _PATCH_CHECKS),
@@ -339,7 +340,7 @@ def _grade(lesson: str, notebook, guarded: bool) -> dict[str, tuple[bool, str]]:
     from IPython.core.displaypub import DisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
 
-    from ddpm_course.instructor import guard, integrity
+    from ddpm_course.instructor.grading import guard, integrity
 
     class Capture(DisplayPublisher):
         def publish(self, data, metadata=None, *args, **kwargs) -> None:
@@ -381,8 +382,8 @@ def _grade(lesson: str, notebook, guarded: bool) -> dict[str, tuple[bool, str]]:
 def _preloaded():
     """Children forked from a server that imported torch, IPython and the course once."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "IPython.core.interactiveshell", "ddpm_course.instructor.integrity",
-                                    "matplotlib.pyplot", "tqdm", "torch.optim",
+    context.set_forkserver_preload(["torch", "torch.optim", "IPython.core.interactiveshell", "matplotlib.pyplot",
+                                    "tqdm", "ddpm_course.instructor.grading.integrity",
                                     *(f"ddpm_course.{lesson}.hidden" for lesson in course.lessons())])
     return context
 

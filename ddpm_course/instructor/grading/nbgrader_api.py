@@ -74,7 +74,7 @@ def make_api(root: Path, release_dir: Path, **overrides) -> NbGraderAPI:
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
-def check(result: dict, action: str) -> None:
+def require_success(result: dict, action: str) -> None:
     """nbgrader's API reports failure in its return value; raise instead of carrying on."""
     if not result.get("success"):
         raise RuntimeError(f"nbgrader {action} failed:\n{result.get('error') or result.get('log')}")

@@ -1,18 +1,18 @@
 """`make gradescope LESSON=name`: a Gradescope autograder that grades with the course's own grading.
 
-    python -m ddpm_course.instructor.gradescope build --lesson NAME [--into dist/]
-    python -m ddpm_course.instructor.gradescope run --lesson NAME [--root /autograder]   # in the container
+    python -m ddpm_course.instructor.platforms.gradescope build --lesson NAME [--into dist/]
+    python -m ddpm_course.instructor.platforms.gradescope run --lesson NAME [--root /autograder]   # in the container
 
 dist/gradescope-<lesson>.zip is Gradescope's layout:
 - setup.sh: run once when Gradescope builds the image; installs the pinned requirements into
   $AUTOGRADER_ROOT/venv (torch from its CPU wheel index: the graders have no GPU);
 - run_autograder: run once per submission; grades $AUTOGRADER_ROOT/submission/ with `run` below;
-- course/: the grader folder of the lesson (grader.py): the package with its hidden checks and
+- course/: the grader folder of the lesson (grader_folder.py): the package with its hidden checks and
   reference solutions, a grading source, no solution notebook. Gradescope never shows an
   autograder's files to students.
 AUTOGRADER_ROOT (default /autograder) replaces that folder everywhere, so the zip runs anywhere.
 
-`run` grades through ddpm_course.instructor.grade (nbgrader, hidden checks restored, the limits of
+`run` grades through ddpm_course.instructor.grading.grade (nbgrader, hidden checks restored, the limits of
 `make autograde`) and writes results/results.json: one test per graded cell (name, score, max_score,
 status, output: the failure the student sees), the total score, and, for a submission that could not
 be graded (no notebook, not a notebook), every test at 0 with the reason. Its log (stdout, shown to
@@ -25,8 +25,10 @@ import json
 import zipfile
 from pathlib import Path
 
-from ddpm_course.instructor import course, grade, grader, triage
-from ddpm_course.instructor.records import Record
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading import grade, triage
+from ddpm_course.instructor.grading.records import Record
+from ddpm_course.instructor.platforms import grader_folder
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image: the pinned requirements,
@@ -50,7 +52,7 @@ COURSE="$ROOT/source/course"
 cd "$COURSE"
 # the course's package comes from course/, in this process and in the grading kernels it starts
 export PYTHONPATH="$COURSE"
-exec "$ROOT/venv/bin/python3" -m ddpm_course.instructor.gradescope run --lesson {lesson} --root "$ROOT"
+exec "$ROOT/venv/bin/python3" -m ddpm_course.instructor.platforms.gradescope run --lesson {lesson} --root "$ROOT"
 """
 
 MISSING_OUTPUT = "this check cell is missing from the notebook, or lost its grading metadata"
@@ -69,7 +71,7 @@ def build(lesson: str, into: Path) -> Path:
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o100755 << 16  # executable: Gradescope runs both as programs
             archive.writestr(info, text, zipfile.ZIP_DEFLATED)
-        for name, source in sorted(grader.contents(lesson).items()):
+        for name, source in sorted(grader_folder.contents(lesson).items()):
             data = source.read_bytes() if isinstance(source, Path) else source
             archive.writestr(f"course/{name}", data, zipfile.ZIP_DEFLATED)
     return target

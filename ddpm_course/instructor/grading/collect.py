@@ -1,6 +1,6 @@
 """`make collect LESSON=...`: turn submissions downloaded from an LMS into submitted/.
 
-    python -m ddpm_course.instructor.collect l1_blocks [--force]
+    python -m ddpm_course.instructor.grading.collect l1_blocks [--force]
 
 Put the LMS download (a zip of every student's files, or the files themselves) in
 downloaded/<lesson>/archive/. This runs nbgrader's `zip_collect` with the course config,
@@ -19,7 +19,7 @@ from nbgrader.apps import ZipCollectApp
 from nbgrader.coursedir import CourseDirectory
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.nbgrader_api import course_config
+from ddpm_course.instructor.grading.nbgrader_api import course_config
 
 
 def zip_collect(root: Path, lesson: str, force: bool = False) -> list[Path]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.records import Record
+from ddpm_course.instructor.grading.records import Record
 
 # Words in a student's own lines that reach into the grader: its modules (the integrity guard included),
 # or introspection. The guard scores what it sees; these lines are what a human should read.
