@@ -2,11 +2,9 @@
 import nbformat
 import pytest
 
-from ddpm_course.instructor import course
+from ddpm_course.instructor import course, roles
 
 LESSONS = course.lessons()
-ROLES = {"__init__.py", "checks.py", "hidden.py", "bugs.py", "reference.py"}
-OPTIONAL = {"standins.py", "closed_forms.py"}
 
 
 def test_the_declared_lessons_are_exactly_those_with_a_source_notebook():
@@ -22,11 +20,11 @@ def test_lesson_order_is_the_declared_one_not_alphabetical():
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_every_lesson_folder_has_the_same_roles(lesson):
-    """Does each lesson hold the required roles, and beyond them only stand-ins, closed forms and
-    checks split by topic (checks_<topic>.py)?"""
-    names = {p.name for p in (course.PACKAGE / lesson).glob("*.py")}
-    assert ROLES <= names
-    assert [n for n in names - ROLES - OPTIONAL if not n.startswith("checks_")] == []
+    """Does each lesson hold the roles the role table requires, and beyond them only files of its other roles
+    (checks split by topic, stand-ins, fakes, closed forms)?"""
+    files = list((course.PACKAGE / lesson).glob("*.py"))
+    assert {role.pattern for role in roles.LESSON_ROLES if role.required} <= {p.name for p in files}
+    assert [p.name for p in files if roles.role_of(p) is None] == []
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

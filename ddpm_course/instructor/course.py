@@ -1,7 +1,7 @@
 """Where the course's files are, the lessons in order, and what each kind of notebook cell is.
 
 solutions/<lesson>/<lesson>.ipynb is the single source of truth; everything else is generated
-from it (see export.py and release.py).
+from it (see authoring/).
 """
 from __future__ import annotations
 
@@ -24,6 +24,20 @@ LESSONS = ("l1_blocks", "l2_unet", "l3_diffusion", "l4_training")
 def lessons() -> list[str]:
     """Lesson names in course order."""
     return list(LESSONS)
+
+
+def lessons_up_to(lesson: str) -> list[str]:
+    """The lessons before `lesson`, and `lesson` itself."""
+    return list(LESSONS[:LESSONS.index(lesson) + 1])
+
+
+def lessons_before(lesson: str) -> list[str]:
+    return list(LESSONS[:LESSONS.index(lesson)])
+
+
+def lessons_from(lesson: str) -> list[str]:
+    """`lesson` and the lessons after it."""
+    return list(LESSONS[LESSONS.index(lesson):])
 
 
 def solution_path(lesson: str) -> Path:

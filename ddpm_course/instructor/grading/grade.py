@@ -40,8 +40,9 @@ def cell_grades(root: Path, student: str, lesson: str) -> list[CellGrade]:
     outputs = class_reports.failure_outputs(root / "autograded" / student / lesson / f"{lesson}.ipynb")
     with gradebook(root) as book:
         notebook = book.find_submission_notebook(lesson, lesson, student)
-        grades = {g.name: CellGrade(g.name, g.score, g.max_score, class_reports.first_line(outputs.get(g.name, ""), 10_000),
-                                    outputs.get(g.name, "")) for g in notebook.grades}
+        grades = {g.name: CellGrade(g.name, g.score, g.max_score,
+                                    class_reports.first_line(outputs.get(g.name, ""), 10_000), outputs.get(g.name, ""))
+                  for g in notebook.grades}
     order = [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells]
     return [grades[gid] for gid in order if gid in grades]
 

@@ -37,13 +37,11 @@ import types
 from pathlib import Path
 
 from ddpm_course.checking import CheckFailure
-from ddpm_course.instructor import course
+from ddpm_course.instructor import course, roles
 from ddpm_course.instructor.grading.snapshot import (COURSE_DIR, LIBRARY_DIRS, MISSING, VOLATILE, Snapshot, is_module,
-                                             library_wrapper)
+                                                     library_wrapper)
 
 MIME = "application/vnd.ddpm-course.verdict+json"
-# The roles of a lesson's modules that hold its answers (see ddpm_course/structure of a lesson).
-SECRET_ROLES = ("reference", "hidden", "standins", "closed_forms", "bugs")
 # Introspection no correct answer needs, and every attack on the guard itself does.
 SUSPECT_EVENTS = ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
                   "sys.settrace", "sys.setprofile", "sys.addaudithook")
@@ -107,8 +105,7 @@ class Guard:
         of the lesson and of those before it (later lessons' checks build on earlier ones, never the
         reverse), and the course modules they import. Not the grading tools (progress, pytest_grading):
         they import nbformat and pytest, seconds of work no check needs."""
-        lessons = course.lessons()
-        for name in lessons[:lessons.index(lesson) + 1] if lesson in lessons else lessons:
+        for name in course.lessons_up_to(lesson) if lesson in course.LESSONS else course.lessons():
             package = importlib.import_module(f"ddpm_course.{name}")
             for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
                 importlib.import_module(info.name)
@@ -119,11 +116,11 @@ class Guard:
     def _hide_answers(self, lesson: str | None) -> None:
         """Put decoys in place of the answer modules of this lesson and of every later one (their references
         re-export this lesson's answers: lesson 2's holds lesson 1's SelfAttention), in sys.modules and
-        their packages. Later lessons' modules are not imported: their decoys serve nobody."""
-        lessons = course.lessons()
-        later = lessons[lessons.index(lesson):] if lesson in lessons else []
+        their packages. Which modules hold answers, the role table says. Later lessons' modules are not
+        imported: their decoys serve nobody."""
+        later = course.lessons_from(lesson) if lesson in course.LESSONS else []
         for name, path in [(f"ddpm_course.{each}.{role}", Path(COURSE_DIR) / each / f"{role}.py")
-                           for each in later for role in SECRET_ROLES]:
+                           for each in later for role in roles.answer_modules()]:
             if not path.is_file():
                 continue
             self.answer_files.append(path)

@@ -4,9 +4,10 @@ the Gradescope autograder (gradescope.py) and of GitHub Classroom's private grad
 It is this repository cut down to what `python -m ddpm_course.instructor.grading.grade` and the pytest grading
 need for one lesson, laid out the same way, so the course's own grading runs in it unchanged:
 
-- ddpm_course/: the package up to the lesson, hidden checks and reference solutions included (the
-  hidden checks compare with them), and the instructor modules that grading uses (GRADING), but not
-  the bug bank (bugs.py: its edits quote the answers; mutations.py) nor later lessons;
+- ddpm_course/: what the role table (roles.py) gives the `grader` audience of the lesson: the package
+  up to the lesson, hidden checks and reference solutions included (the hidden checks compare with
+  them), the grading/ package whole and what grading imports, but not the bug bank (bugs.py: its edits
+  quote the answers; mutations.py), the other tooling, nor later lessons;
 - solutions/<lesson>/<lesson>.ipynb: not the solution, but a *grading source*: the solution notebook
   with every solution region holding the release's stub instead of the answer. nbgrader reads its
   check cells, hidden tests included, into the gradebook and restores them in every submission;
@@ -23,17 +24,10 @@ from pathlib import Path
 
 import nbformat
 
-from ddpm_course.instructor import course
+from ddpm_course.instructor import course, roles
 from ddpm_course.instructor.grading.nbgrader_api import course_config
 
 TOP_FILES = ("nbgrader_config.py", "pyproject.toml", "requirements.txt")
-# The instructor modules that grading uses, listed by name like the student bundle's, so that a new module
-# (bench.py imports every lesson) stays out until listed; `make test` fails when grading would miss one.
-GRADING = ("__init__.py", "course.py", *(f"grading/{name}" for name in (
-    "__init__.py", "grade.py", "workers.py", "triage.py", "class_reports.py", "records.py", "limits.py", "integrity.py",
-    "guard.py", "snapshot.py", "nbgrader_api.py", "feedback.py")),
-    "platforms/__init__.py", "platforms/grader_folder.py", "platforms/gradescope.py")
-
 README = """# Grader of "DDPM from scratch", {lesson}
 
 Written by `make gradescope` / `make github-classroom` from the course repository. This folder grades
@@ -87,18 +81,10 @@ def grading_source(lesson: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def package_files(lesson: str) -> list[Path]:
-    """The package files grading `lesson` needs (see the module docstring)."""
-    lessons = course.lessons()
-    files = [p for p in course.PACKAGE.glob("*.py") if p.name != "mutations.py"]
-    for name in lessons[:lessons.index(lesson) + 1]:
-        files += [p for p in (course.PACKAGE / name).glob("*.py") if p.name != "bugs.py"]
-    return sorted(files + [course.PACKAGE / "instructor" / name for name in GRADING])
-
-
 def contents(lesson: str) -> dict[str, Path | str]:
     """Path inside the grader folder -> file of the repository, or text."""
-    found: dict[str, Path | str] = {p.relative_to(course.ROOT).as_posix(): p for p in package_files(lesson)}
+    found: dict[str, Path | str] = {p.relative_to(course.ROOT).as_posix(): p
+                                    for p in roles.package_files(lesson, roles.GRADER)}
     found |= {name: course.ROOT / name for name in TOP_FILES}
     found[course.release_path(lesson).relative_to(course.ROOT).as_posix()] = course.release_path(lesson)
     found[course.solution_path(lesson).relative_to(course.ROOT).as_posix()] = nbformat.writes(grading_source(lesson))

@@ -5,13 +5,12 @@
 dist/ddpm-course-<lesson>.zip holds one folder, ddpm-course-<lesson>/, with
 - notebooks/ of every lesson up to <lesson> (the student release: the files of each lesson's
   folder, not its subfolders, where running a notebook in place leaves checkpoints),
-- the support package ddpm_course/: the modules listed in SHIPPED and, for every lesson up to
-  <lesson>, those listed in LESSON_MODULES (its visible checks and what they use), and the
-  reference solutions (reference.py) only of lessons *before* <lesson>: later lessons build
-  on them, and they would be the answers of <lesson> itself;
+- the support package ddpm_course/: what the role table (roles.py) gives the `student` audience of
+  <lesson>: the check framework, data loading and plotting, the visible grading, every lesson's visible
+  checks up to <lesson> and what they use, and the reference solutions (reference.py) only of lessons
+  *before* <lesson>: later lessons build on them, and they would be the answers of <lesson> itself;
 - assets/, requirements.txt, pyproject.toml, and a short README for students.
-The default lesson is the last one. Modules are listed one by one, so a module added to the
-package stays out until it is listed here (`make test` asks for a decision on every module).
+The default lesson is the last one. A module that the role table does not know stays out.
 """
 from __future__ import annotations
 
@@ -19,22 +18,8 @@ import argparse
 import zipfile
 from pathlib import Path
 
-from ddpm_course.instructor import course
+from ddpm_course.instructor import course, roles
 
-# What students get of ddpm_course/: the check framework, data loading and plotting, and the visible
-# grading (`python -m ddpm_course.progress`, and its pytest form for GitHub Classroom).
-SHIPPED = ("__init__.py", "checking.py", "layer_checks.py", "data.py", "plotting.py", "progress.py",
-           "pytest_grading.py")
-# What they get of each lesson's folder: the checks its notebook calls, and the modules those import.
-LESSON_MODULES = {
-    "l1_blocks": ("__init__.py", "checks.py"),
-    "l2_unet": ("__init__.py", "checks.py", "checks_blocks.py", "checks_wiring.py", "checks_unet.py", "standins.py"),
-    "l3_diffusion": ("__init__.py", "checks.py", "checks_forward.py", "checks_sampling.py", "standins.py",
-                     "closed_forms.py"),
-    "l4_training": ("__init__.py", "checks.py", "standins.py", "closed_forms.py"),
-}
-# Never shipped: hidden checks, known bugs and the bank's mutation types, instructor tooling.
-WITHHELD = ("hidden.py", "bugs.py", "mutations.py", "instructor")
 TOP_FILES = ("requirements.txt", "pyproject.toml")
 
 README = """# DDPM from scratch: {title}
@@ -77,26 +62,10 @@ def bundle_name(lesson: str) -> str:
     return f"ddpm-course-{lesson}"
 
 
-def package_files(lesson: str) -> list[Path]:
-    """Files of ddpm_course a student of `lesson` gets (see the module docstring). A listed module
-    that is missing is an error: the lists must follow the package."""
-    lessons = course.lessons()
-    earlier = lessons[:lessons.index(lesson)]
-    files = [course.PACKAGE / name for name in SHIPPED]
-    for name in earlier + [lesson]:
-        files += [course.PACKAGE / name / module for module in LESSON_MODULES[name]]
-    files += [course.PACKAGE / name / "reference.py" for name in earlier]
-    missing = [str(p.relative_to(course.PACKAGE)) for p in files if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"the bundle lists modules the package does not have: {missing}")
-    return sorted(files)
-
-
 def contents(lesson: str) -> dict[str, Path]:
     """Path inside the zip -> file in the repository."""
-    lessons = course.lessons()
-    chosen = package_files(lesson)
-    for name in lessons[:lessons.index(lesson) + 1]:
+    chosen = roles.package_files(lesson, roles.STUDENT)
+    for name in course.lessons_up_to(lesson):
         # the release folder's own files only: subfolders there are what running it left (runs/, data/)
         chosen += [p for p in (course.RELEASE / name).iterdir() if p.is_file() and not p.name.startswith(".")]
     chosen += [p for p in (course.ROOT / "assets").rglob("*") if p.is_file()]
@@ -107,12 +76,10 @@ def contents(lesson: str) -> dict[str, Path]:
 
 def build(lesson: str, into: Path) -> Path:
     """Write into/ddpm-course-<lesson>.zip; return its path."""
-    lessons = course.lessons()
-    included = lessons[:lessons.index(lesson) + 1]
     into.mkdir(parents=True, exist_ok=True)
     target = into / f"{bundle_name(lesson)}.zip"
     readme = README.format(title=f"lessons up to {lesson}", name=bundle_name(lesson),
-                           lessons=", ".join(included))
+                           lessons=", ".join(course.lessons_up_to(lesson)))
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{bundle_name(lesson)}/README.md", readme)
         for name, path in sorted(contents(lesson).items()):
