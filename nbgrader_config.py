@@ -2,6 +2,8 @@
 from nbgrader.preprocessors import GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
+from ddpm_course.grading_kernel import TIMEOUT
+
 c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "ddpm-from-scratch"
@@ -14,9 +16,9 @@ c.ClearSolutions.code_stub = {
 }
 
 # Graded notebooks are untrusted code (see README, "Security"). Per-cell limit while
-# autograding: an infinite loop costs one cell, not the whole batch. Override per run with
-# `make autograde TIMEOUT=s MEMORY_MB=n`.
-c.Execute.timeout = 120
+# autograding: an infinite loop costs one cell, not the whole batch; `make progress` uses the same
+# (ddpm_course/grading_kernel.py). Override per run with `make autograde TIMEOUT=s MEMORY_MB=n`.
+c.Execute.timeout = TIMEOUT
 c.Execute.interrupt_on_timeout = True
 # How long output may trail a cell's end (100 MB of printing takes seconds); later, the cell fails.
 c.Execute.iopub_timeout = 30

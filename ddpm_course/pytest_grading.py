@@ -29,6 +29,7 @@ import nbformat
 import pytest
 
 from ddpm_course import progress
+from ddpm_course.cells import check_cells
 
 
 @dataclass
@@ -66,7 +67,7 @@ def cells_of_notebook(path: Path) -> dict[str, float]:
         notebook = nbformat.read(path, as_version=4)
     except Exception as err:  # anything unreadable is the student's file: say so, as a collection error
         raise ValueError(f"{path.name} is not a readable notebook ({type(err).__name__})") from None
-    return {gid: points for _, gid, points, _ in progress.check_cells(notebook)}
+    return {c.grade_id: float(c.points) for c in check_cells(notebook)}
 
 
 def grade_all(paths: list[Path], config: pytest.Config) -> list[Graded]:

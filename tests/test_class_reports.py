@@ -1,83 +1,9 @@
-"""Reports: from autograded notebooks and records, what does the instructor read?"""
-import nbformat
-import pytest
-
+"""Class reports: from the records of a class, what does the instructor read?"""
 from ddpm_course.instructor import course
 from ddpm_course.instructor.grading import class_reports
 from ddpm_course.instructor.grading.records import CellGrade, Record
 
 LESSONS = course.lessons()
-
-
-def error(ename: str, evalue: str) -> dict:
-    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])
-
-
-def graded_cell(grade_id: str, *outputs) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell("checks.demo(fn)", outputs=list(outputs))
-    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": grade_id, "points": 1}
-    return cell
-
-
-@pytest.fixture
-def autograded(tmp_path):
-    """A small autograded notebook: a student cell that raised, a failed check, a timed-out check,
-    a check that ran out of memory, and a passed one."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell("import nothing", outputs=[error("ModuleNotFoundError", "No module 'nothing'")]),
-        graded_cell("demo_values", error("CheckFailure", "Demo: case [1]: wrong\n  Hint: look")),
-        graded_cell("loop_values", error("KeyboardInterrupt", ""), error("CellTimeoutError", "cell timed out")),
-        graded_cell("hog_values", error("MemoryError", "")),
-        graded_cell("fine_values"),
-    ]
-    path = tmp_path / "autograded.ipynb"
-    nbformat.write(notebook, path)
-    return path
-
-
-def test_failure_messages_give_each_failed_check_its_first_line_or_what_stopped_it(autograded):
-    """Does each failed graded cell get the first line of its error, or the limit that stopped it?"""
-    assert class_reports.failure_messages(autograded) == {
-        "demo_values": "CheckFailure: Demo: case [1]: wrong",
-        "loop_values": f"CellTimeoutError: {class_reports.CAUSES['CellTimeoutError']}",
-        "hog_values": f"MemoryError: {class_reports.CAUSES['MemoryError']}",
-    }
-
-
-def test_failure_outputs_keep_the_whole_message_hint_included(autograded):
-    """Does each failed graded cell keep its whole error, hint included, as the student sees it under the cell?"""
-    outputs = class_reports.failure_outputs(autograded)
-    assert outputs["demo_values"] == "CheckFailure: Demo: case [1]: wrong\n  Hint: look"
-    firsts = {gid: class_reports.first_line(text, 10_000) for gid, text in outputs.items()}
-    assert firsts == class_reports.failure_messages(autograded)
-
-
-def test_what_went_wrong_names_limits_and_the_students_own_errors_not_failed_checks(autograded):
-    """Does the reason list the student's own error and every limit hit, but leave failed checks to 'failed:'?"""
-    assert class_reports.what_went_wrong(autograded) == [
-        "cell 1 raised ModuleNotFoundError: No module 'nothing'",
-        f"loop_values: {class_reports.CAUSES['CellTimeoutError']}",
-        f"hog_values: {class_reports.CAUSES['MemoryError']}",
-    ]
-
-
-def test_a_tampered_notebook_says_so_first_and_once(tmp_path):
-    """Does the reason put the integrity guard's finding first, once, however many cells repeat it?"""
-    said = "this graded cell scores 0: the notebook changed what grading relies on (torch.allclose was replaced)"
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("import nothing", outputs=[error("ModuleNotFoundError", "no")]),
-                      graded_cell("a_values", error(class_reports.INTEGRITY, said)),
-                      graded_cell("b_values", error(class_reports.INTEGRITY, said))]
-    nbformat.write(notebook, tmp_path / "tampered.ipynb")
-    assert class_reports.what_went_wrong(tmp_path / "tampered.ipynb") == [
-        f"{class_reports.INTEGRITY} from a_values: {said}", "cell 1 raised ModuleNotFoundError: no"]
-
-
-def test_reason_joins_errors_failed_checks_and_notes():
-    """Is the reason one line: what stopped the code, then the failed checks, then triage's notes?"""
-    cells = [CellGrade("a_values", 0, 3, "x"), CellGrade("b_values", 2, 2)]
-    assert class_reports.reason(cells, ["a note"], ["cell 1 raised X"]) == "cell 1 raised X; failed: a_values; a note"
 
 
 def test_exercise_rates_put_the_hardest_exercise_first():

@@ -1,5 +1,4 @@
 """The course's layout: are the lessons declared once, in order, and each laid out the same way?"""
-import nbformat
 import pytest
 
 from ddpm_course.instructor import course, roles
@@ -32,20 +31,6 @@ def test_lessons_never_import_instructor_tooling(lesson):
     """Do imports point one way: no lesson module imports ddpm_course.instructor?"""
     offenders = [p.name for p in (course.PACKAGE / lesson).glob("*.py") if "ddpm_course.instructor" in p.read_text()]
     assert offenders == []
-
-
-@pytest.mark.parametrize(("metadata", "graded", "answer"), [
-    ({"grade": True, "solution": False, "grade_id": "demo_values", "points": 2}, True, False),
-    ({"grade": False, "solution": True, "grade_id": "demo_impl"}, False, True),
-    ({}, False, False),
-])
-def test_cells_are_told_apart_by_their_nbgrader_metadata(metadata, graded, answer):
-    """Is a check cell graded, an answer cell an answer, and a plain cell neither?"""
-    cell = nbformat.v4.new_code_cell("pass")
-    if metadata:
-        cell.metadata["nbgrader"] = metadata
-    assert (course.is_graded_test(cell), course.is_answer(cell)) == (graded, answer)
-    assert course.grade_id(cell) == metadata.get("grade_id")
 
 
 def test_solution_markers_are_stripped_and_nothing_else():

@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from ddpm_course.instructor.grading import class_reports, integrity
+from ddpm_course.instructor.grading import autograded, integrity
 from ddpm_course.instructor.grading.guard import MIME, sign
 
 KEY, GID, SOURCE = b"k" * 32, "groupnorm_values", "checks.groupnorm(GroupNorm)"
@@ -34,7 +34,7 @@ def test_settle_takes_the_verdict_out_and_fails_a_cell_without_one():
     silent = nbformat.v4.new_code_cell(SOURCE, metadata=meta)
     assert integrity.settle(good, KEY, SOURCE).outputs == []
     (error,) = integrity.settle(silent, KEY, SOURCE).outputs
-    assert error.ename == integrity.ERROR == class_reports.INTEGRITY
+    assert error.ename == integrity.ERROR == autograded.INTEGRITY
 
 
 def test_the_guarded_cell_runs_the_exact_source():

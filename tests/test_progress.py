@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from ddpm_course import progress
+from ddpm_course.cells import check_cells
 from ddpm_course.instructor import course
 from ddpm_course.instructor.platforms import student_bundle
 from ddpm_course.instructor.qa import bank
@@ -27,9 +28,9 @@ LESSONS = course.lessons()
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_each_check_cell_is_named_with_its_points_and_exercise(lesson):
     """Does every graded cell of the release appear, with its points, under the exercise whose checks it runs?"""
-    found = progress.check_cells(course.read(course.release_path(lesson)))
-    assert {gid: points for _, gid, points, _ in found} == course.points(lesson)
-    assert {gid: exercise for _, gid, _, exercise in found} == {
+    found = check_cells(course.release(lesson))
+    assert {c.grade_id: c.points for c in found} == course.points(lesson)
+    assert {c.grade_id: c.exercise for c in found} == {
         gid: exercise for exercise, checks in bank.exercise_checks(lesson).items() for gid in checks}
 
 

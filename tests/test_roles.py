@@ -11,12 +11,13 @@ from ddpm_course.instructor import course, roles
 LESSONS = course.lessons()
 LESSON_FILES = ("__init__.py", "checks.py", "checks_topic.py", "fakes.py", "standins.py", "closed_forms.py",
                 "reference.py", "hidden.py", "bugs.py")
-PACKAGE_FILES = ("__init__.py", "checking.py", "layer_checks.py", "data.py", "plotting.py", "progress.py",
-                 "pytest_grading.py", "mutations.py", "instructor/__init__.py", "instructor/course.py",
-                 "instructor/roles.py", "instructor/grading/__init__.py", "instructor/grading/grade.py",
-                 "instructor/grading/a_new_grading_module.py", "instructor/platforms/__init__.py",
-                 "instructor/platforms/gradescope.py", "instructor/platforms/grader_folder.py",
-                 "instructor/platforms/student_bundle.py", "instructor/authoring/release.py", "instructor/qa/bank.py")
+PACKAGE_FILES = ("__init__.py", "checking.py", "layer_checks.py", "data.py", "plotting.py", "cells.py",
+                 "grading_kernel.py", "progress.py", "pytest_grading.py", "mutations.py", "instructor/__init__.py",
+                 "instructor/course.py", "instructor/roles.py", "instructor/grading/__init__.py",
+                 "instructor/grading/grade.py", "instructor/grading/a_new_grading_module.py",
+                 "instructor/platforms/__init__.py", "instructor/platforms/gradescope.py",
+                 "instructor/platforms/grader_folder.py", "instructor/platforms/student_bundle.py",
+                 "instructor/authoring/release.py", "instructor/qa/bank.py")
 
 
 @pytest.fixture
@@ -43,6 +44,8 @@ def of(lessons: list[str], *files: str) -> set[str]:
 
 PUBLIC = {"__init__.py", "checking.py", "layer_checks.py", "data.py", "plotting.py"}
 VISIBLE = ("__init__.py", "checks.py", "checks_topic.py", "fakes.py")
+# the students' and graders' tools: the visible grading and what it reads
+TOOLS = {"cells.py", "grading_kernel.py", "progress.py", "pytest_grading.py"}
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -50,7 +53,7 @@ def test_students_get_visible_checks_and_what_they_use_up_to_the_lesson_and_earl
     """Does a student of lesson L get the framework, the visible grading, the visible checks, fakes, stand-ins and
     closed forms up to L, the reference solutions before L, and no hidden check, bug or tooling?"""
     upto = course.lessons_up_to(lesson)
-    assert names(lesson, roles.STUDENT) == (PUBLIC | {"progress.py", "pytest_grading.py"}
+    assert names(lesson, roles.STUDENT) == (PUBLIC | TOOLS
                                              | of(upto, *VISIBLE, "standins.py", "closed_forms.py")
                                              | of(course.lessons_before(lesson), "reference.py"))
 
@@ -73,7 +76,7 @@ def test_the_grader_gets_everything_up_to_the_lesson_but_the_bug_bank_and_the_gr
                "instructor/grading/__init__.py", "instructor/grading/grade.py",
                "instructor/grading/a_new_grading_module.py", "instructor/platforms/__init__.py",
                "instructor/platforms/gradescope.py", "instructor/platforms/grader_folder.py"}
-    assert names(lesson, roles.GRADER) == (PUBLIC | {"progress.py", "pytest_grading.py"} | tooling
+    assert names(lesson, roles.GRADER) == (PUBLIC | TOOLS | tooling
                                             | of(course.lessons_up_to(lesson), *set(LESSON_FILES) - {"bugs.py"}))
 
 

@@ -68,6 +68,9 @@ PACKAGE_ROLES = (
     Role("layer_checks.py", UP_TO, UP_TO, UP_TO, "the check framework for layer configuration"),
     Role("data.py", UP_TO, UP_TO, UP_TO, "Fashion-MNIST loading, which lesson 4's notebook calls"),
     Role("plotting.py", UP_TO, UP_TO, UP_TO, "image grids, which the notebooks call"),
+    Role("cells.py", UP_TO, NEVER, UP_TO, "what each notebook cell is, for the students' and the grader's tools"),
+    Role("grading_kernel.py", UP_TO, NEVER, UP_TO, "how graded notebooks run (environment, time limit), for "
+         "the students' and the grader's tools"),
     Role("progress.py", UP_TO, NEVER, UP_TO, "the students' table of visible checks (`make progress`)"),
     Role("pytest_grading.py", UP_TO, NEVER, UP_TO, "grading as pytest tests: visible checks for students, "
          "every check for graders"),

@@ -1,4 +1,5 @@
-"""What the instructor reads after autograding: grades, reasons, and which exercises the class fails.
+"""What the instructor reads after autograding a class: grades, reasons, and which exercises the class fails,
+written from the records (autograded.py makes each).
 
 - grades.csv: one row per student x lesson: student, lesson, score, max_score, status, reason
 - reports/cells.csv: one row per student x graded cell, with the failure message
@@ -15,79 +16,6 @@ from pathlib import Path
 
 from ddpm_course.instructor import course
 from ddpm_course.instructor.grading.records import CellGrade, Record
-
-# How nbgrader and Python name what the grading limits stopped.
-CAUSES = {"CellTimeoutError": "ran past the time limit (an infinite loop?)",
-          "MemoryError": "ran out of memory (over the memory limit)",
-          "DeadKernelError": "the kernel died here (a crash, os._exit, or killed by the system)",
-          "OutputTimeout": "its output came too late (too much output?)"}
-
-
-# What a graded cell says when the notebook changed what grading relies on (integrity.py).
-INTEGRITY = "GradingIntegrityError"
-
-
-def first_line(text: str, width: int = 160) -> str:
-    line = text.strip().split("\n")[0] if text.strip() else ""
-    return line if len(line) <= width else line[:width - 3] + "..."
-
-
-def cause(output) -> str | None:
-    """What a grading limit stopped, from an error output; None for an ordinary error."""
-    if "can't allocate memory" in output.get("evalue", ""):
-        return CAUSES["MemoryError"]
-    return CAUSES.get(output.get("ename"))
-
-
-def failure_outputs(notebook: Path) -> dict[str, str]:
-    """The error shown under each graded cell of an autograded notebook, whole (a CheckFailure's
-    message and hint, as the student sees it); where a limit stopped the cell (a timeout also
-    leaves a KeyboardInterrupt), what stopped it."""
-    outputs = {}
-    for cell in course.read(notebook).cells:
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors and course.grade_id(cell):
-            error = next((o for o in errors if cause(o)), errors[0])
-            outputs[course.grade_id(cell)] = f"{error['ename']}: {cause(error) or error['evalue']}".strip()
-    return outputs
-
-
-def failure_messages(notebook: Path) -> dict[str, str]:
-    """The first line of each failed graded cell's error (see failure_outputs), for tables."""
-    return {gid: first_line(text, 10_000) for gid, text in failure_outputs(notebook).items()}
-
-
-def what_went_wrong(notebook: Path) -> list[str]:
-    """For the reason column: what the integrity guard found, if anything, then in notebook order every
-    cell a limit stopped (a timeout, memory, a dead kernel), and the first two errors the student's own
-    cells raised (not the checks': their failures are listed by name); the errors after those are
-    usually their consequences."""
-    found, raised, tampered = [], 0, False
-    for index, cell in enumerate(course.read(notebook).cells):
-        # an untouched stub or a cell skipped after a crash is said by "failed: ..." already
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"
-                  and o["ename"] not in ("NotRun", "NotImplementedError")]
-        causes = [cause(o) for o in errors if cause(o)]
-        where = course.grade_id(cell) or f"cell {index + 1}"
-        integrity = [o for o in errors if o["ename"] == INTEGRITY]
-        if integrity and not tampered:  # said once: every graded cell after it says the same
-            tampered = True
-            # first: it explains every failure after it
-            found.insert(0, f"{INTEGRITY} from {where}: {first_line(integrity[0]['evalue'], 400)}")
-        elif causes:
-            found.append(f"{where}: {causes[0]}")
-        elif errors and not course.is_graded_test(cell) and raised < 2:
-            raised += 1
-            found.append(f"{where} raised {first_line(errors[0]['ename'] + ': ' + errors[0]['evalue'], 100)}")
-    return found
-
-
-def reason(cells: list[CellGrade], notes: list[str], errors: list[str]) -> str:
-    """One line for the instructor: what stopped the student's code, the failed checks, and
-    what triage noticed."""
-    failed = [g.grade_id for g in cells if g.score < g.max_score]
-    return "; ".join(errors + ([f"failed: {', '.join(failed)}"] if failed else []) + notes)
-
 
 def write_grades(root: Path, records: list[Record]) -> Path:
     path = root / "grades.csv"

@@ -25,40 +25,25 @@ from pathlib import Path
 from typing import Callable
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.grading import class_reports, triage, workers
+from ddpm_course.instructor.grading import autograded, class_reports, triage, workers
 from ddpm_course.instructor.grading.limits import limits_config
-from ddpm_course.instructor.grading.nbgrader_api import gradebook, make_api, quiet_gradebook, require_success
-from ddpm_course.instructor.grading.records import CellGrade, Record
+from ddpm_course.instructor.grading.nbgrader_api import make_api, quiet_gradebook, require_success
+from ddpm_course.instructor.grading.records import Record
 
 
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def cell_grades(root: Path, student: str, lesson: str) -> list[CellGrade]:
-    """Per graded cell results of one autograded submission, in notebook order."""
-    outputs = class_reports.failure_outputs(root / "autograded" / student / lesson / f"{lesson}.ipynb")
-    with gradebook(root) as book:
-        notebook = book.find_submission_notebook(lesson, lesson, student)
-        grades = {g.name: CellGrade(g.name, g.score, g.max_score,
-                                    class_reports.first_line(outputs.get(g.name, ""), 10_000), outputs.get(g.name, ""))
-                  for g in notebook.grades}
-    order = [course.grade_id(c) for c in course.read(course.solution_path(lesson)).cells]
-    return [grades[gid] for gid in order if gid in grades]
-
-
 def settle(root: Path, result: workers.Result) -> Record:
-    """Merge a worker's result into the course root and turn it into the student's record."""
+    """Merge a worker's result into the course root and turn it into the student's record, reading the
+    autograded notebook once."""
     task = result.task
     if result.error:
-        known = [text for name, text in class_reports.CAUSES.items() if name in result.error]
-        return Record(task.student, task.lesson, "error", 0, triage.max_score(task.lesson),
-                      "; ".join([f"could not be graded: {result.error}", *known, *task.notes]), seconds=result.seconds)
-    workers.merge(root, result)
-    cells = cell_grades(root, task.student, task.lesson)
-    errors = class_reports.what_went_wrong(root / "autograded" / task.student / task.lesson / f"{task.lesson}.ipynb")
-    return Record(task.student, task.lesson, "graded", sum(g.score for g in cells), sum(g.max_score for g in cells),
-                  class_reports.reason(cells, task.notes, errors), cells, result.seconds)
+        return autograded.error_record(task, result.error, result.seconds)
+    scores = workers.merge(root, result)
+    notebook = course.read(root / "autograded" / task.student / task.lesson / f"{task.lesson}.ipynb")
+    return autograded.graded_record(task, scores, notebook, result.seconds)
 
 
 def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hmac
 
 from nbformat import NotebookNode, v4
-from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool
 
+from ddpm_course.cells import error_message, errors, is_graded_test
 from ddpm_course.instructor.grading.guard import MIME, GradingIntegrityError, sign
 from ddpm_course.instructor.grading.limits import LimitedExecute, error_output
 
@@ -53,7 +53,7 @@ def settle(cell: NotebookNode, key: bytes | None, source: str) -> NotebookNode:
     found = verdicts(cell)
     cell.outputs = [o for o in cell.outputs if MIME not in o.get("data", {})]
     passed, why = judge(found, key, cell.metadata["nbgrader"]["grade_id"], source)
-    if not passed and not any(o.get("output_type") == "error" for o in cell.outputs):
+    if not passed and not errors(cell):
         cell.outputs.append(error_output(ERROR, f"this graded cell scores 0: {why}"))
     return cell
 
@@ -76,7 +76,7 @@ class GuardedExecute(LimitedExecute):
             return super().preprocess_cell(cell, resources, index)
         if self._key is None and self._died_in is None:
             self._arm(index)
-        if not (is_grade(cell) and not is_solution(cell)) or self._died_in is not None:
+        if not is_graded_test(cell) or self._died_in is not None:
             return super().preprocess_cell(cell, resources, index)
         source = cell.source
         cell.source = graded_source(cell.metadata["nbgrader"]["grade_id"], source)
@@ -96,7 +96,6 @@ class GuardedExecute(LimitedExecute):
             self.nb.cells[index] = kept
         found = verdicts(private)
         if len(found) != 1 or "key" not in found[0]:
-            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in private.outputs
-                      if o.get("output_type") == "error"]
-            raise RuntimeError(f"the grading integrity guard did not start: {errors or private.outputs}")
+            raised = [error_message(o) for o in errors(private)]
+            raise RuntimeError(f"the grading integrity guard did not start: {raised or private.outputs}")
         self._key = bytes.fromhex(found[0]["key"])

@@ -12,8 +12,9 @@ once, and the per-cell timeout in nbgrader_config.py:
 - `CapOutput` extends nbgrader's LimitOutput (a cap on *lines*) with a cap on *characters*
   per cell, since 100 MB printed on one line is a single line.
 
-Grading kernels also get DDPM_COURSE_QUICK=1 and DDPM_COURSE_FIXTURE=1 unless the
-environment sets them: autograding grades code, not training runs or downloads.
+Grading kernels also get ddpm_course/grading_kernel.py's ENVIRONMENT (DDPM_COURSE_QUICK=1 and
+DDPM_COURSE_FIXTURE=1) unless the environment sets them: autograding grades code, not training runs
+or downloads. The per-cell timeout is grading_kernel.TIMEOUT, which nbgrader_config.py gives nbgrader.
 """
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Integer
 from traitlets.config import Config
 
-# Added to each grading kernel's environment unless set: lesson 4 trains a tiny model on synthetic data.
-# One thread per kernel: workers already fill the cores, and torch's default of a thread
-# per core would oversubscribe them several-fold (4-5x slower notebooks, measured here).
-GRADING_ENVIRONMENT = {"DDPM_COURSE_QUICK": "1", "DDPM_COURSE_FIXTURE": "1", "MPLBACKEND": "Agg",
-                       "OMP_NUM_THREADS": "1"}
+from ddpm_course.grading_kernel import ENVIRONMENT
+
+# Added to each grading kernel's environment unless set: what `make progress` gives its kernel too (lesson 4
+# trains a tiny model on synthetic data), and one thread per kernel: workers already fill the cores, and
+# torch's default of a thread per core would oversubscribe them several-fold (4-5x slower notebooks, measured here).
+GRADING_ENVIRONMENT = {**ENVIRONMENT, "OMP_NUM_THREADS": "1"}
 
 # Runs in a fresh interpreter between the kernel manager and the kernel: cap the address
 # space, then become the kernel. argv: limit in bytes, then the kernel command.

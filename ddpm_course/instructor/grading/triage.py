@@ -50,7 +50,7 @@ def touches_the_grader(notebook, lesson: str) -> list[str]:
     """Lines the student wrote that name the checking machinery or dig into modules: code that
     could patch a check into passing or print the hidden checks into its own feedback. Graded
     code runs next to the hidden checks, so this is flagged for a human, not scored."""
-    released = {line.strip() for cell in course.read(course.release_path(lesson)).cells
+    released = {line.strip() for cell in course.release(lesson).cells
                 for line in cell.source.split("\n")}
     return [line.strip() for cell in notebook.cells if cell.cell_type == "code"
             for line in cell.source.split("\n") if line.strip() not in released and GRADER_WORDS.search(line)]
@@ -99,7 +99,7 @@ def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
     except Exception as err:  # anything unreadable is the student's file, not a grader bug
         first = str(err).strip().split("\n")[0][:200]
         return record("invalid", f"{notebook.name} is not a readable notebook ({type(err).__name__}: {first})")
-    lost = [gid for gid in graded_ids(course.read(course.release_path(lesson))) if gid not in graded_ids(parsed)]
+    lost = [gid for gid in graded_ids(course.release(lesson)) if gid not in graded_ids(parsed)]
     if lost:
         notes.append(f"graded cells deleted or retagged: {', '.join(lost)}")
     suspicious = touches_the_grader(parsed, lesson)

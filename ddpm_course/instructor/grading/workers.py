@@ -148,9 +148,10 @@ def grade_safely(task: Task) -> Result:
         return Result(task, error=f"grading failed: {type(err).__name__}: {err}")
 
 
-def merge(root: Path, result: Result) -> None:
+def merge(root: Path, result: Result) -> list[CellGrade]:
     """Write one worker's result into the instructor's gradebook, autograded/ and feedback/,
-    as nbgrader's SaveAutoGrades would have."""
+    as nbgrader's SaveAutoGrades would have; return each graded cell's score as the gradebook now
+    has it (a grade the instructor set by hand wins over the automatic one)."""
     task = result.task
     with gradebook(root) as book:
         book.update_or_create_student(task.student)
@@ -162,8 +163,11 @@ def merge(root: Path, result: Result) -> None:
         for name, text in result.comments.items():
             book.find_comment(name, task.lesson, task.lesson, task.student).auto_comment = text
         book.db.commit()
+        notebook = book.find_submission_notebook(task.lesson, task.lesson, task.student)
+        scores = [CellGrade(g.name, g.score, g.max_score) for g in notebook.grades]
     for kind, source in (("autograded", result.autograded), ("feedback", result.feedback)):
         target = root / kind / task.student / task.lesson
         shutil.rmtree(target, ignore_errors=True)
         if source is not None and source.is_dir():
             shutil.copytree(source, target)
+    return scores

@@ -68,7 +68,7 @@ def stubbed(source: str, stub: str) -> str:
 
 def grading_source(lesson: str) -> nbformat.NotebookNode:
     """The lesson's solution notebook with no answer in it: every solution region holds the release's stub."""
-    notebook = copy.deepcopy(course.read(course.solution_path(lesson)))
+    notebook = copy.deepcopy(course.solution(lesson))
     stub = code_stub()
     for cell in notebook.cells:
         if course.is_answer(cell):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import importlib
 import io
 import linecache
@@ -62,17 +61,11 @@ def _exec(source: str, namespace: dict, filename: str) -> tuple[str | None, floa
     return None, time.perf_counter() - start
 
 
-@functools.lru_cache(maxsize=None)
-def _notebook(path):
-    """Parsed once per process: nbformat's validation costs more than a whole lesson's checks."""
-    return course.read(path)
-
-
 def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False) -> dict[str, CellRun]:
     """Grade a lesson in-process: the solution (or, with stubs=True, the released stubs),
     with `mutation` applied to one solution cell; graded cells always come from the source."""
-    solution = _notebook(course.solution_path(lesson))
-    code_cells = _notebook(course.release_path(lesson)).cells if stubs else solution.cells
+    solution = course.solution(lesson)
+    code_cells = course.release(lesson).cells if stubs else solution.cells
     namespace: dict = {"__name__": f"bank_{lesson}"}
     for cell in code_cells:
         if not course.is_export(cell):
@@ -103,23 +96,18 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
 def exercise_checks(lesson: str) -> dict[str, set[str]]:
     """The graded checks of each exercise: those that follow its answer cell in the notebook, before the
     next answer cell. A bug in one exercise may fail these, and no others."""
-    checks: dict[str, set[str]] = {}
-    exercise = None
-    for cell in _notebook(course.solution_path(lesson)).cells:
-        if course.is_answer(cell):
-            exercise = course.grade_id(cell)
-            checks.setdefault(exercise, set())
-        elif course.is_graded_test(cell) and exercise is not None:
-            checks[exercise].add(course.grade_id(cell))
+    checks = {course.grade_id(c): set() for c in course.solution(lesson).cells if course.is_answer(c)}
+    for check in course.check_cells(course.solution(lesson)):
+        if check.exercise:
+            checks[check.exercise].add(check.grade_id)
     return checks
 
 
 def submission(lesson: str, mutation: Mutation | None = None):
     """The released notebook as a student would hand it in: every answer cell filled with
     the solution, `mutation` applied to one of them. Used for nbgrader round trips."""
-    answers = {course.grade_id(c): c.source for c in _notebook(course.solution_path(lesson)).cells
-               if course.is_answer(c)}
-    notebook = copy.deepcopy(_notebook(course.release_path(lesson)))
+    answers = {course.grade_id(c): c.source for c in course.solution(lesson).cells if course.is_answer(c)}
+    notebook = copy.deepcopy(course.release(lesson))
     for cell in notebook.cells:
         gid = course.grade_id(cell)
         if gid in answers:

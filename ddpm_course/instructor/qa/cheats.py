@@ -211,7 +211,7 @@ def replayed(lesson: str):
     recorder: dict = {"ORIGINAL": getattr(reference, context.subject)}
     exec(_RECORDER, recorder)  # in a namespace of its own: checks may swap names in a function's globals
     namespace = {**vars(reference), context.subject: recorder["RECORDER"]}
-    source = next(c.source for c in bank._notebook(course.solution_path(lesson)).cells
+    source = next(c.source for c in course.solution(lesson).cells
                   if course.grade_id(c) == bug.fails)
     with contextlib.redirect_stdout(io.StringIO()):  # the check's own "passed" line
         exec(bank.split_test_cell(source)[0], namespace)
@@ -281,10 +281,10 @@ class Context:
     @classmethod
     def of(cls, lesson: str) -> Context:
         bug = bank.bank(lesson).BUGS[0]
-        tests = [c for c in bank._notebook(course.solution_path(lesson)).cells if course.is_graded_test(c)]
+        tests = [c for c in course.solution(lesson).cells if course.is_graded_test(c)]
         source = next(c.source for c in tests if course.grade_id(c) == bug.fails)
         called = re.search(r"checks\.\w+\(([^)]*)\)", source).group(1).replace(" ", "").split(",")
-        answer = next(c.source for c in bank._notebook(course.solution_path(lesson)).cells
+        answer = next(c.source for c in course.solution(lesson).cells
                       if course.grade_id(c) == bug.cell)
         # the name whose definition (def or class, up to the next one) holds the bug's edit
         blocks = re.split(r"\n(?=(?:def|class) )", answer)
@@ -346,7 +346,7 @@ def _grade(lesson: str, notebook, guarded: bool) -> dict[str, tuple[bool, str]]:
         def publish(self, data, metadata=None, *args, **kwargs) -> None:
             published.append(data)
 
-    hidden = {course.grade_id(c): c.source for c in bank._notebook(course.solution_path(lesson)).cells
+    hidden = {course.grade_id(c): c.source for c in course.solution(lesson).cells
               if course.is_graded_test(c)}
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (the child's output, for its lifetime)
     published: list[dict] = []
