@@ -16,7 +16,8 @@ PACKAGE_FILES = ("__init__.py", "checking.py", "layer_checks.py", "data.py", "pl
                  "instructor/course.py", "instructor/roles.py", "instructor/grading/__init__.py",
                  "instructor/grading/grade.py", "instructor/grading/a_new_grading_module.py",
                  "instructor/platforms/__init__.py", "instructor/platforms/gradescope.py",
-                 "instructor/platforms/grader_folder.py", "instructor/platforms/student_bundle.py",
+                 "instructor/platforms/grader_folder.py", "instructor/platforms/files.py",
+                 "instructor/platforms/student_bundle.py",
                  "instructor/authoring/release.py", "instructor/qa/bank.py")
 
 
@@ -75,7 +76,8 @@ def test_the_grader_gets_everything_up_to_the_lesson_but_the_bug_bank_and_the_gr
     tooling = {"instructor/__init__.py", "instructor/course.py", "instructor/roles.py",
                "instructor/grading/__init__.py", "instructor/grading/grade.py",
                "instructor/grading/a_new_grading_module.py", "instructor/platforms/__init__.py",
-               "instructor/platforms/gradescope.py", "instructor/platforms/grader_folder.py"}
+               "instructor/platforms/gradescope.py", "instructor/platforms/grader_folder.py",
+               "instructor/platforms/files.py"}
     assert names(lesson, roles.GRADER) == (PUBLIC | TOOLS | tooling
                                             | of(course.lessons_up_to(lesson), *set(LESSON_FILES) - {"bugs.py"}))
 

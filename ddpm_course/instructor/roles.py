@@ -82,6 +82,7 @@ PACKAGE_ROLES = (
     Role("instructor/platforms/__init__.py", NEVER, NEVER, UP_TO, "makes the platforms a package"),
     Role("instructor/platforms/gradescope.py", NEVER, NEVER, UP_TO, "Gradescope's run_autograder grades with it"),
     Role("instructor/platforms/grader_folder.py", NEVER, NEVER, UP_TO, "gradescope.py builds with it"),
+    Role("instructor/platforms/files.py", NEVER, NEVER, UP_TO, "grader_folder.py and gradescope.py write with it"),
     Role("instructor/platforms/*.py", NEVER, NEVER, NEVER, "builders of what students and graders get"),
     Role("instructor/authoring/*.py", NEVER, NEVER, NEVER, "release, reference code, Colab, diagrams"),
     Role("instructor/qa/*.py", NEVER, NEVER, NEVER, "the harnesses that test the checks and the grading"),

@@ -24,6 +24,7 @@ from pathlib import Path
 from ddpm_course.instructor import course
 from ddpm_course.instructor.authoring import colab
 from ddpm_course.instructor.platforms import grader_folder, student_bundle
+from ddpm_course.instructor.platforms.files import PROGRESS, STUDENT_SET_UP, torch_cpu_install, write_tree
 
 SECRET = "DDPM_GRADER_TOKEN"
 GRADE = "python -m pytest -p ddpm_course.pytest_grading -p no:cacheprovider"
@@ -62,7 +63,7 @@ jobs:
           python-version: "3.11"
       - name: Install the pinned requirements (torch's CPU build)
         run: |
-          pip install --quiet --index-url https://download.pytorch.org/whl/cpu "$(grep '^torch==' requirements.txt)"
+          {install_torch}
           pip install --quiet -r requirements.txt
       - name: Grade
         run: |
@@ -96,16 +97,10 @@ Your work for this assignment is `{notebook}`. Fill in each stub, run the check 
 it, and push: every push is graded, and the *Actions* tab shows the result of every check
 (the *Autograding Tests* run, then its *Autograding Reporter* step).
 
-## Set up (Python 3.10+)
-
-    python -m venv .venv
-    .venv/bin/pip install -r requirements.txt -e .      # Windows: .venv\\Scripts\\pip ...
-    .venv/bin/jupyter lab {notebook}
-
+{set_up}
 Check every exercise at once, as the grader will run your notebook (top to bottom, in a fresh kernel):
 
-    .venv/bin/python -m ddpm_course.progress {notebook}
-
+{progress}
 Grading may add hidden cases to the checks you see: aim for correct code, not green checks.
 Keep the names a stub prescribes, and do not edit the check cells or `.github/`.
 """
@@ -138,7 +133,8 @@ def workflow(lesson: str, grader_repo: str) -> str:
     reports = "".join(f'          {gid.upper()}_RESULTS: "${{{{ steps.{gid}.outputs.result }}}}"\n' for gid in points)
     return WORKFLOW.format(lesson=lesson, notebook=course.release_path(lesson).relative_to(course.ROOT).as_posix(),
                            secret=SECRET, grader_repo=grader_repo, grade=GRADE, results=RESULTS, cells=cells,
-                           reports=reports, runners=",".join(points))
+                           reports=reports, runners=",".join(points),
+                           install_torch=torch_cpu_install("pip", "requirements.txt"))
 
 
 def contents(lesson: str, grader_repo: str) -> dict[str, Path | str]:
@@ -150,7 +146,8 @@ def contents(lesson: str, grader_repo: str) -> dict[str, Path | str]:
                                     if not name.startswith(f"{prefix}notebooks/")
                                     or name.startswith(f"{prefix}notebooks/{lesson}/")}
     notebook = course.release_path(lesson).relative_to(course.ROOT).as_posix()
-    found["README.md"] = README.format(lesson=lesson, notebook=notebook)
+    found["README.md"] = README.format(lesson=lesson, notebook=notebook, set_up=STUDENT_SET_UP.format(open=notebook),
+                                       progress=PROGRESS.format(notebooks=f" {notebook}"))
     found[".gitignore"] = GITIGNORE
     found[".github/workflows/classroom.yml"] = workflow(lesson, grader_repo)
     return found
@@ -161,7 +158,7 @@ def build(lesson: str, into: Path, grader_repo: str | None = None) -> tuple[Path
     template, private = into / template_name(lesson), into / f"{template_name(lesson)}-grader"
     for folder in (template, private):
         shutil.rmtree(folder, ignore_errors=True)
-    grader_folder.write_tree(contents(lesson, grader_repo or default_grader_repo(lesson)), template)
+    write_tree(contents(lesson, grader_repo or default_grader_repo(lesson)), template)
     return template, grader_folder.write(lesson, private)
 
 

@@ -26,6 +26,7 @@ import nbformat
 
 from ddpm_course.instructor import course, roles
 from ddpm_course.instructor.grading.nbgrader_api import course_config
+from ddpm_course.instructor.platforms.files import Files, write_tree
 
 TOP_FILES = ("nbgrader_config.py", "pyproject.toml", "requirements.txt")
 README = """# Grader of "DDPM from scratch", {lesson}
@@ -81,27 +82,15 @@ def grading_source(lesson: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def contents(lesson: str) -> dict[str, Path | str]:
+def contents(lesson: str) -> Files:
     """Path inside the grader folder -> file of the repository, or text."""
-    found: dict[str, Path | str] = {p.relative_to(course.ROOT).as_posix(): p
+    found: Files = {p.relative_to(course.ROOT).as_posix(): p
                                     for p in roles.package_files(lesson, roles.GRADER)}
     found |= {name: course.ROOT / name for name in TOP_FILES}
     found[course.release_path(lesson).relative_to(course.ROOT).as_posix()] = course.release_path(lesson)
     found[course.solution_path(lesson).relative_to(course.ROOT).as_posix()] = nbformat.writes(grading_source(lesson))
     found["README.md"] = README.format(lesson=lesson)
     return found
-
-
-def write_tree(files: dict[str, Path | str], into: Path) -> Path:
-    """Write each file (path inside `into` -> file to copy, or text) into the folder `into`; return it."""
-    for name, source in files.items():
-        target = into / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(source, Path):
-            target.write_bytes(source.read_bytes())
-        else:
-            target.write_text(source)
-    return into
 
 
 def write(lesson: str, into: Path) -> Path:

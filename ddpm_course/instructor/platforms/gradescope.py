@@ -29,6 +29,7 @@ from ddpm_course.instructor import course
 from ddpm_course.instructor.grading import grade, triage
 from ddpm_course.instructor.grading.records import Record
 from ddpm_course.instructor.platforms import grader_folder
+from ddpm_course.instructor.platforms.files import torch_cpu_install, write_zip
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image: the pinned requirements,
@@ -38,8 +39,7 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 COURSE="$ROOT/source/course"
 apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip
 python3 -m venv "$ROOT/venv"
-"$ROOT/venv/bin/pip" install --quiet --index-url https://download.pytorch.org/whl/cpu \\
-    "$(grep '^torch==' "$COURSE/requirements.txt")"
+""" + torch_cpu_install('"$ROOT/venv/bin/pip"', '"$COURSE/requirements.txt"') + """
 "$ROOT/venv/bin/pip" install --quiet -r "$COURSE/requirements.txt"
 """
 
@@ -64,17 +64,10 @@ def zip_name(lesson: str) -> str:
 
 def build(lesson: str, into: Path) -> Path:
     """Write into/gradescope-<lesson>.zip; return its path."""
-    into.mkdir(parents=True, exist_ok=True)
-    target = into / zip_name(lesson)
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in (("setup.sh", SETUP), ("run_autograder", RUN.format(lesson=lesson))):
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o100755 << 16  # executable: Gradescope runs both as programs
-            archive.writestr(info, text, zipfile.ZIP_DEFLATED)
-        for name, source in sorted(grader_folder.contents(lesson).items()):
-            data = source.read_bytes() if isinstance(source, Path) else source
-            archive.writestr(f"course/{name}", data, zipfile.ZIP_DEFLATED)
-    return target
+    files = {"setup.sh": SETUP, "run_autograder": RUN.format(lesson=lesson)}
+    files |= {f"course/{name}": source for name, source in grader_folder.contents(lesson).items()}
+    # executable: Gradescope runs both as programs
+    return write_zip(files, into / zip_name(lesson), executables=("setup.sh", "run_autograder"))
 
 
 def to_grade(submission: Path, lesson: str) -> Path:

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 from ddpm_course.instructor import course, roles
+from ddpm_course.instructor.platforms.files import PROGRESS, STUDENT_SET_UP, Files, write_zip
 
 TOP_FILES = ("requirements.txt", "pyproject.toml")
 
@@ -27,12 +28,7 @@ README = """# DDPM from scratch: {title}
 You build the denoising diffusion model of Ho et al. (2020) piece by piece, in Jupyter
 notebooks with checks that tell you within a second what is wrong.
 
-## Set up (Python 3.10+)
-
-    python -m venv .venv
-    .venv/bin/pip install -r requirements.txt -e .      # Windows: .venv\\Scripts\\pip ...
-    .venv/bin/jupyter lab notebooks/
-
+{set_up}
 On Colab: upload this zip, then run `!unzip -q {name}.zip`, `%cd {name}` and
 `!pip install -q einops fancy_einsum -e .` in the first cell.
 
@@ -47,8 +43,7 @@ green checks. Keep the names a stub prescribes.
 To see every exercise at once, passed or not, as grading runs your notebooks (top to bottom,
 in a fresh kernel, visible checks only):
 
-    .venv/bin/python -m ddpm_course.progress
-
+{progress}
 ## Hand in
 
 Save the notebook and hand in notebooks/<lesson>/<lesson>.ipynb under that file name,
@@ -62,8 +57,8 @@ def bundle_name(lesson: str) -> str:
     return f"ddpm-course-{lesson}"
 
 
-def contents(lesson: str) -> dict[str, Path]:
-    """Path inside the zip -> file in the repository."""
+def contents(lesson: str) -> Files:
+    """Path inside the zip -> file in the repository, or text (the README)."""
     chosen = roles.package_files(lesson, roles.STUDENT)
     for name in course.lessons_up_to(lesson):
         # the release folder's own files only: subfolders there are what running it left (runs/, data/)
@@ -71,20 +66,15 @@ def contents(lesson: str) -> dict[str, Path]:
     chosen += [p for p in (course.ROOT / "assets").rglob("*") if p.is_file()]
     chosen += [course.ROOT / name for name in TOP_FILES]
     prefix = bundle_name(lesson)
-    return {f"{prefix}/{p.relative_to(course.ROOT).as_posix()}": p for p in chosen}
+    readme = README.format(title=f"lessons up to {lesson}", name=prefix,
+                           set_up=STUDENT_SET_UP.format(open="notebooks/"),
+                           progress=PROGRESS.format(notebooks=""), lessons=", ".join(course.lessons_up_to(lesson)))
+    return {f"{prefix}/README.md": readme} | {f"{prefix}/{p.relative_to(course.ROOT).as_posix()}": p for p in chosen}
 
 
 def build(lesson: str, into: Path) -> Path:
     """Write into/ddpm-course-<lesson>.zip; return its path."""
-    into.mkdir(parents=True, exist_ok=True)
-    target = into / f"{bundle_name(lesson)}.zip"
-    readme = README.format(title=f"lessons up to {lesson}", name=bundle_name(lesson),
-                           lessons=", ".join(course.lessons_up_to(lesson)))
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"{bundle_name(lesson)}/README.md", readme)
-        for name, path in sorted(contents(lesson).items()):
-            archive.write(path, name)
-    return target
+    return write_zip(contents(lesson), into / f"{bundle_name(lesson)}.zip")
 
 
 def main() -> None:
