@@ -30,12 +30,16 @@ class Bug(Mutation):
 
     The visible check must catch it, so a visible pass predicts the grade, unless `hidden_only` gives
     the reason it cannot; then the hidden failure must say that it is a hidden case.
+    The cheat bank pastes the reference's outputs for the visible inputs of a lesson's first bug's check,
+    which its hidden cases, on inputs of their own, then fail; `replay_fails_visibly` says why the visible
+    check fails such a replay itself (it checks more than outputs).
     """
 
     def __init__(self, name: str, cell: str, *edits: tuple[str, str], fails: str, says: str,
-                 hidden_only: str | None = None) -> None:
+                 hidden_only: str | None = None, replay_fails_visibly: str | None = None) -> None:
         super().__init__(name, cell, *edits)
         self.fails, self.says, self.hidden_only = fails, says, hidden_only
+        self.replay_fails_visibly = replay_fails_visibly
 
 
 class Alternative(Mutation):
