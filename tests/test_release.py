@@ -126,11 +126,3 @@ def test_release_opens_with_a_colab_link_and_the_colab_setup_cell(lesson):
     assert colab.colab_url(lesson) in cells[0].source
     first_code = next(cell for cell in cells if cell.cell_type == "code")
     assert first_code.source == colab.setup_cell_source()
-
-
-def test_no_placeholder_url_and_the_readme_colab_links_are_current():
-    """Is the README's list of Colab links what `make release` writes, with no placeholder URL left anywhere?"""
-    readme = colab.README.read_text()
-    assert colab.readme_block() in readme
-    for text in [readme, *(course.release_path(lesson).read_text() for lesson in LESSONS)]:
-        assert "repository's URL" not in text and "<this repo" not in text

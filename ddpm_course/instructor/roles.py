@@ -46,8 +46,8 @@ class Role:
 
 
 LESSON_ROLES = (
-    Role("__init__.py", UP_TO, UP_TO, UP_TO, "makes the lesson a package; its docstring heads the README's "
-         "lesson table", required=True),
+    Role("__init__.py", UP_TO, UP_TO, UP_TO, "makes the lesson a package; its docstring's `You build:` line is "
+         "the lesson's row of the README's lesson table", required=True),
     Role("checks.py", UP_TO, UP_TO, UP_TO, "the visible checks the notebook calls", required=True),
     Role("checks_*.py", UP_TO, UP_TO, UP_TO, "visible checks split by topic, re-exported by checks.py"),
     Role("fakes.py", UP_TO, UP_TO, UP_TO, "stand-ins that compute no answer (fake networks, fake blocks): "

@@ -2,18 +2,15 @@
 that each released notebook starts with.
 
 The repository URL is written once, in pyproject.toml's [project.urls]; `make release` writes
-it into the notebooks and the README's list of Colab links.
+it into the notebooks and (readme.py) the README's list of Colab links.
 """
 from __future__ import annotations
 
 import re
 
-from ddpm_course.instructor.course import ROOT, lessons, release_path
+from ddpm_course.instructor.course import ROOT, release_path
 
 PYPROJECT = ROOT / "pyproject.toml"
-README = ROOT / "README.md"
-README_BLOCK = ("<!-- BEGIN COLAB LINKS: written by `make release` from pyproject.toml -->",
-                "<!-- END COLAB LINKS -->")
 GITHUB = "https://github.com/"
 
 
@@ -45,17 +42,3 @@ def setup_cell_source() -> str:
             "    import sys\n"
             "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
             f"                    \"ddpm-course @ git+{repository_url()}\"], check=True)")
-
-
-def readme_block() -> str:
-    """The README's list of Colab links, between its markers."""
-    links = "\n".join(f"- [Open lesson {i} (`{lesson}`) in Colab]({colab_url(lesson)})"
-                      for i, lesson in enumerate(lessons(), start=1))
-    return f"{README_BLOCK[0]}\n{links}\n{README_BLOCK[1]}"
-
-
-def write_readme_block() -> None:
-    """Replace the README's block of Colab links with the current one."""
-    text = README.read_text()
-    begin, end = text.index(README_BLOCK[0]), text.index(README_BLOCK[1]) + len(README_BLOCK[1])
-    README.write_text(text[:begin] + readme_block() + text[end:])

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import nbformat
 
-from ddpm_course.instructor.authoring.colab import colab_url, setup_cell_source, write_readme_block
+from ddpm_course.instructor.authoring.colab import colab_url, setup_cell_source
 from ddpm_course.instructor.authoring.diagrams import inline_diagrams
+from ddpm_course.instructor.authoring.readme import write_blocks
 from ddpm_course.instructor.authoring.reference_code import export_references
 from ddpm_course.instructor.course import RELEASE, ROOT, lessons, read, release_path, solution_path
 from ddpm_course.instructor.grading.nbgrader_api import make_api, require_success
@@ -58,7 +59,7 @@ def main() -> None:
             print(f"exported {path.relative_to(RELEASE.parent)}")
     generate_release(args.into.resolve(), names)
     if args.into.resolve() == RELEASE:
-        write_readme_block()
+        write_blocks()
     print(f"released {', '.join(names)} into {args.into}")
 
 
