@@ -12,8 +12,8 @@ README = course.ROOT / "README.md"
 # block name -> what it is written from
 SOURCES = {"lesson table": "ddpm_course/<lesson>/__init__.py", "colab links": "pyproject.toml"}
 # block name -> its (begin, end) markers
-MARKERS = {name: (f"<!-- BEGIN {name.upper()}: written by `make release` from {source} -->", f"<!-- END {name.upper()} -->")
-           for name, source in SOURCES.items()}
+MARKERS = {name: (f"<!-- BEGIN {name.upper()}: written by `make release` from {source} -->",
+                  f"<!-- END {name.upper()} -->") for name, source in SOURCES.items()}
 
 
 def builds(lesson: str) -> str:
