@@ -54,11 +54,14 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# A worker per core (pytest-xdist), each given whole test modules: see tests/conftest.py.
+PARALLEL := -n auto
+
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 test-fast: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PARALLEL) -m "not slow"
 
 release: $(STAMP)
 	$(PY) -m ddpm_course.instructor.authoring.release
