@@ -36,6 +36,21 @@ def test_every_lesson_folder_has_the_same_roles(lesson):
     assert [p.name for p in files if roles.role_of(p) is None] == []
 
 
+# The stages of instructor/, each of which may import only those before it: grading is the core every route
+# shares, release makes assignments with nbgrader as grading does, the platforms package both, qa tests them all.
+STAGES = ("grading", "authoring", "platforms", "qa")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_instructor_stages_import_one_way(stage):
+    """Does each stage of instructor/ import only the stages before it (grading none), so that the grader folder,
+    which ships grading/ whole, never needs authoring, platform or qa code?"""
+    later = "|".join(STAGES[STAGES.index(stage) + 1:]) or "$^"
+    offenders = [p.name for p in (course.PACKAGE / "instructor" / stage).glob("*.py")
+                 if re.search(rf"\bddpm_course\.instructor\.({later})\b", p.read_text())]
+    assert offenders == []
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lessons_never_import_instructor_tooling(lesson):
     """Do imports point one way: no lesson module imports ddpm_course.instructor?"""

@@ -6,6 +6,7 @@ from an unzipped bundle in an isolated interpreter (about 3 s, marked slow).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import sysconfig
@@ -138,3 +139,13 @@ def test_first_lesson_bundle_runs_its_visible_checks_in_isolation(bundles, tmp_p
     assert out["solution"] == {gid: None for gid in graded}
     assert sorted(out["stubs"]) == sorted(graded)
     assert all("not implemented yet" in message for message in out["stubs"].values()), out["stubs"]
+
+
+def test_the_readmes_bundle_sizes_are_what_the_bundles_measure(bundles):
+    """Are the sizes the README gives, for lesson 1's bundle and the whole course's, within 10% of the bundles'?"""
+    text = " ".join((course.ROOT / "README.md").read_text().split())
+    said = re.search(r"(\d+) KiB for lesson 1, about (\d+) KiB for the whole course", text)
+    assert said, "the README gives the bundles' sizes"
+    for figure, lesson in zip(said.groups(), (LESSONS[0], LESSONS[-1])):
+        measured = bundles[lesson].stat().st_size / 1024
+        assert abs(int(figure) - measured) <= 0.1 * measured, (lesson, figure, round(measured))

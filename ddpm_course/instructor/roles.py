@@ -57,7 +57,7 @@ LESSON_ROLES = (
     Role("closed_forms.py", UP_TO, NEVER, UP_TO, "expected values in float64, and what known mistakes "
          "compute: answers, so never beside a graded notebook"),
     Role("reference.py", BEFORE, BEFORE, UP_TO, "the reference solutions (generated): later lessons import "
-         "earlier ones; the hidden checks compare with the lesson's own"),
+         "earlier ones; the hidden checks compare with the lesson's own", required=True),
     Role("hidden.py", NEVER, NEVER, UP_TO, "the hidden checks: only where the instructor grades", required=True),
     Role("bugs.py", NEVER, NEVER, NEVER, "the bug bank: its edits quote the answers", required=True),
 )
