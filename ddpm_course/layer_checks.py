@@ -1,4 +1,4 @@
-"""Structure checks, part of the check framework: build a module reproducibly, check that each
+"""Layer checks, part of the check framework: build a module reproducibly, check that each
 layer is configured as a docstring prescribes, and count parameters.
 
 Checking the configuration first means a wrong kernel size or group count is reported by

@@ -1,4 +1,4 @@
-"""Structure checks: is a misconfigured layer named, with expected and found, and a parameter count explained?"""
+"""Layer checks: is a misconfigured layer named, with expected and found, and a parameter count explained?"""
 import pytest
 import torch
 from torch import nn

@@ -1,7 +1,7 @@
 """What autograding records: a CellGrade per graded cell, gathered into a Record per student and lesson.
 
 Workers fill the cells from their gradebooks, the main process merges them into the instructor's,
-and reports.py writes them out (grades.csv, reports/).
+and class_reports.py writes them out (grades.csv, reports/).
 """
 from __future__ import annotations
 

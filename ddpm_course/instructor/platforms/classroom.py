@@ -4,8 +4,8 @@
 
 Writes two folders:
 - dist/github-classroom-<lesson>/: what the instructor commits to the assignment's template
-  repository, which every student gets a copy of: the student bundle's files (student_bundle.py's lists, so
-  no hidden check and no answer of this lesson or a later one) with this lesson's notebook only, a
+  repository, which every student gets a copy of: the student bundle's files (the role table's, so no
+  hidden check and no answer of this lesson or a later one) with this lesson's notebook only, a
   README for students, and .github/workflows/classroom.yml, which grades the notebook on every push
   with `ddpm_course.pytest_grading` and reports a score per graded cell to GitHub Classroom;
 - dist/github-classroom-<lesson>-grader/: the grader folder of the lesson (grader_folder.py: hidden checks and
