@@ -54,24 +54,27 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# A worker per core (pytest-xdist), each given whole test modules: see tests/conftest.py.
+PARALLEL := -n auto
+
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 test-fast: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PARALLEL) -m "not slow"
 
 release: $(STAMP)
-	$(PY) -m ddpm_course.instructor.release
+	$(PY) -m ddpm_course.instructor.authoring.release
 
 # Limits on the graded (untrusted) code: see nbgrader_config.py and README, "Security".
 LIMITS = $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(MEMORY_MB),--memory-mb $(MEMORY_MB))
 
 grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/lesson.ipynb"; exit 2; }
-	$(PY) -m ddpm_course.instructor.grade "$(NB)" $(LIMITS)
+	$(PY) -m ddpm_course.instructor.grading.grade "$(NB)" $(LIMITS)
 
 autograde: $(STAMP)
-	$(PY) -m ddpm_course.instructor.grade --all $(if $(JOBS),--jobs $(JOBS)) $(if $(LESSON),--lesson $(LESSON)) $(LIMITS)
+	$(PY) -m ddpm_course.instructor.grading.grade --all $(if $(JOBS),--jobs $(JOBS)) $(if $(LESSON),--lesson $(LESSON)) $(LIMITS)
 
 # One test per graded cell, graded by the same code as `make grade` (README, "Grading platforms").
 pytest-grade: $(STAMP)
@@ -84,25 +87,25 @@ progress: $(STAMP)
 
 collect: $(STAMP)
 	@test -n "$(LESSON)" || { echo "usage: make collect LESSON=<lesson>"; exit 2; }
-	$(PY) -m ddpm_course.instructor.collect "$(LESSON)"
+	$(PY) -m ddpm_course.instructor.grading.collect "$(LESSON)"
 
 student-bundle: $(STAMP)
-	$(PY) -m ddpm_course.instructor.bundle $(if $(LESSON),--lesson $(LESSON))
+	$(PY) -m ddpm_course.instructor.platforms.student_bundle $(if $(LESSON),--lesson $(LESSON))
 
 gradescope: $(STAMP)
 	@test -n "$(LESSON)" || { echo "usage: make gradescope LESSON=<lesson>"; exit 2; }
-	$(PY) -m ddpm_course.instructor.gradescope build --lesson "$(LESSON)"
+	$(PY) -m ddpm_course.instructor.platforms.gradescope build --lesson "$(LESSON)"
 
 github-classroom: $(STAMP)
 	@test -n "$(LESSON)" || { echo "usage: make github-classroom LESSON=<lesson> [GRADER_REPO=owner/name]"; exit 2; }
-	$(PY) -m ddpm_course.instructor.classroom --lesson "$(LESSON)" $(if $(GRADER_REPO),--grader-repo $(GRADER_REPO))
+	$(PY) -m ddpm_course.instructor.platforms.classroom --lesson "$(LESSON)" $(if $(GRADER_REPO),--grader-repo $(GRADER_REPO))
 
 bench-grading: $(STAMP)
-	$(PY) -m ddpm_course.instructor.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON)) $(if $(GUARD),--guard $(GUARD))
+	$(PY) -m ddpm_course.instructor.qa.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON)) $(if $(GUARD),--guard $(GUARD))
 
 # Not part of `make test`: on a GPU it takes a few minutes (torch.compile included).
 bench: $(STAMP)
-	$(PY) -m ddpm_course.instructor.bench $(ARGS)
+	$(PY) -m ddpm_course.instructor.qa.bench $(ARGS)
 
 clean:
 	rm -rf autograded feedback reports gradebook.db grades.csv dist .pytest_cache

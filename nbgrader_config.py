@@ -2,6 +2,8 @@
 from nbgrader.preprocessors import GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
+from ddpm_course.grading_kernel import TIMEOUT
+
 c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "ddpm-from-scratch"
@@ -14,21 +16,21 @@ c.ClearSolutions.code_stub = {
 }
 
 # Graded notebooks are untrusted code (see README, "Security"). Per-cell limit while
-# autograding: an infinite loop costs one cell, not the whole batch. Override per run with
-# `make autograde TIMEOUT=s MEMORY_MB=n`.
-c.Execute.timeout = 120
+# autograding: an infinite loop costs one cell, not the whole batch; `make progress` uses the same
+# (ddpm_course/grading_kernel.py). Override per run with `make autograde TIMEOUT=s MEMORY_MB=n`.
+c.Execute.timeout = TIMEOUT
 c.Execute.interrupt_on_timeout = True
 # How long output may trail a cell's end (100 MB of printing takes seconds); later, the cell fails.
 c.Execute.iopub_timeout = 30
 # Quiet kernels: their start-up warnings would repeat once per graded notebook.
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 # Each grading kernel's address space and each cell's text output are capped too, with the defaults
-# of LimitedKernelManager and CapOutput (ddpm_course/instructor/limits.py); set them here to change them.
+# of LimitedKernelManager and CapOutput (ddpm_course/instructor/grading/limits.py); set them here to change them.
 c.Autograde.autograde_preprocessors = [
-    "ddpm_course.instructor.integrity.GuardedExecute",  # Execute, memory-limited, with the integrity guard
+    "ddpm_course.instructor.grading.integrity.GuardedExecute",  # Execute, memory-limited, with the integrity guard
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "ddpm_course.instructor.limits.CapOutput",  # LimitOutput, plus a cap on characters
+    "ddpm_course.instructor.grading.limits.CapOutput",  # LimitOutput, plus a cap on characters
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -45,7 +47,7 @@ c.FileNameCollectorPlugin.named_regexp = (
 # Feedback shows each failure message but neither the hidden test lines nor tracebacks into them,
 # and each text progress bar as its last state (the \r-separated updates coalesced, as Jupyter shows them).
 c.GenerateFeedback.preprocessors = [
-    "ddpm_course.instructor.feedback.HideHiddenTests",
+    "ddpm_course.instructor.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CoalesceStreamsPreprocessor",
     GetGrades,
     CSSHTMLHeaderPreprocessor,

@@ -216,7 +216,7 @@ def expect_close_lazily(got, expected: torch.Tensor, what: str, variants: Callab
     expect_close(got, expected, what, atol=atol, rtol=rtol, hint=hint, variants=variants())
 
 
-_FORBIDDEN: ContextVar[dict[str, str]] = ContextVar("forbidden_ops", default={})
+_FORBIDDEN: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("forbidden_ops", default=())
 # The executor that runs the student's code while grading (grading/remote.py's Session), or None in-process.
 _EXECUTOR: ContextVar[Any] = ContextVar("executor", default=None)
 
@@ -251,7 +251,7 @@ class _ForbidOps(TorchFunctionMode):
 def forbid_ops(forbidden: dict[str, str]) -> Iterator[None]:
     """Fail with the given message if a torch function whose name contains a key (e.g. 'group_norm') runs,
     here or, when grading, in the process that runs the student's code."""
-    token = _FORBIDDEN.set({**_FORBIDDEN.get(), **forbidden})
+    token = _FORBIDDEN.set(tuple({**dict(_FORBIDDEN.get()), **forbidden}.items()))
     try:
         with _ForbidOps(forbidden):
             yield

@@ -25,10 +25,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-# Seconds a cell may run before it is interrupted, as in grading (nbgrader_config.py)
-TIMEOUT = 120
-# What the kernel gets unless already set: lesson 4 trains a tiny model on synthetic data, figures draw off screen.
-ENVIRONMENT = {"DDPM_COURSE_QUICK": "1", "DDPM_COURSE_FIXTURE": "1", "MPLBACKEND": "Agg"}
+from ddpm_course.cells import check_cells, error_message, errors
+from ddpm_course.grading_kernel import ENVIRONMENT, TIMEOUT
 
 
 @dataclass
@@ -44,27 +42,14 @@ class Check:
         return not self.output
 
 
-def check_cells(notebook) -> list[tuple[int, str, float, str]]:
-    """(index, grade_id, points, exercise) of every check cell (nbgrader: graded, not an answer);
-    the exercise is the answer cell above it."""
-    found, exercise = [], ""
-    for index, cell in enumerate(notebook.cells):
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            exercise = meta.get("grade_id", "")
-        elif cell.cell_type == "code" and meta.get("grade"):
-            found.append((index, meta["grade_id"], float(meta.get("points", 0)), exercise))
-    return found
-
-
 def error_of(cell, timeout: int) -> str:
     """The error a cell ended in, as `Name: message`; an interrupted cell ran past the time limit."""
-    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if not errors:
+    found = errors(cell)
+    if not found:
         return "" if cell.get("execution_count") is not None else "NotRun: this cell did not run"
-    if errors[0]["ename"] == "KeyboardInterrupt":
+    if found[0]["ename"] == "KeyboardInterrupt":
         return f"CellTimeoutError: ran past the time limit of {timeout} s (an infinite loop?)"
-    return f"{errors[0]['ename']}: {errors[0]['evalue']}".strip()
+    return error_message(found[0])
 
 
 def run_visible(path: Path, timeout: int = TIMEOUT) -> list[Check]:
@@ -82,8 +67,8 @@ def run_visible(path: Path, timeout: int = TIMEOUT) -> list[Check]:
         client.execute(env={**ENVIRONMENT, **os.environ})
     except DeadKernelError:
         pass  # the cells from the one that killed the kernel on have no count: error_of says "did not run"
-    return [Check(gid, points, exercise, error_of(notebook.cells[index], timeout))
-            for index, gid, points, exercise in check_cells(notebook)]
+    return [Check(c.grade_id, float(c.points), c.exercise, error_of(notebook.cells[c.index], timeout))
+            for c in check_cells(notebook)]
 
 
 def table(path: Path, checks: list[Check], seconds: float) -> str:

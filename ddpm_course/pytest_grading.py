@@ -4,9 +4,9 @@
     make pytest-grade NB=path/to/l1_blocks.ipynb [ARGS="--junitxml=grades.xml"]
 
 --checks all (the default; instructors and graders): the notebooks are autograded in one batch by the
-course's own grading, `ddpm_course.instructor.grade` (nbgrader restores the check cells with their hidden
-tests, in kernels with the limits of `make autograde`), and each test reports its cell: the scores are
-`make grade`'s. It needs the instructor's copy of the package, which students do not get.
+course's own grading, `ddpm_course.instructor.grading.grade` (nbgrader restores the check cells with their
+hidden tests, in kernels with the limits of `make autograde`), and each test reports its cell: the scores
+are `make grade`'s. It needs the instructor's copy of the package, which students do not get.
 --checks visible (students; GitHub Classroom without the hidden checks): each notebook runs in a fresh
 kernel (`ddpm_course.progress`), and a test passes when its check cell ran without an error.
 
@@ -29,6 +29,7 @@ import nbformat
 import pytest
 
 from ddpm_course import progress
+from ddpm_course.cells import check_cells
 
 
 @dataclass
@@ -54,7 +55,7 @@ def instructor(module: str):
 def cells_of_lesson(path: Path) -> dict[str, float]:
     """--checks all: the graded cells of the notebook's lesson, deleted ones included (they score 0)."""
     try:
-        lesson = instructor("grade").lesson_of(path)
+        lesson = instructor("grading.grade").lesson_of(path)
     except SystemExit as err:  # lesson_of speaks to the command line
         raise ValueError(str(err)) from None
     return instructor("course").points(lesson)
@@ -66,12 +67,12 @@ def cells_of_notebook(path: Path) -> dict[str, float]:
         notebook = nbformat.read(path, as_version=4)
     except Exception as err:  # anything unreadable is the student's file: say so, as a collection error
         raise ValueError(f"{path.name} is not a readable notebook ({type(err).__name__})") from None
-    return {gid: points for _, gid, points, _ in progress.check_cells(notebook)}
+    return {c.grade_id: float(c.points) for c in check_cells(notebook)}
 
 
 def grade_all(paths: list[Path], config: pytest.Config) -> list[Graded]:
     """Autograde every notebook in one batch through the course's grading; one Graded each, in order."""
-    grade = instructor("grade")
+    grade = instructor("grading.grade")
     records = grade.grade_apart([(grade.lesson_of(p), p) for p in paths], None,
                                 config.getoption("cell_timeout"), config.getoption("memory_mb"))
     return [Graded({g.grade_id: (g.score or 0, g.output) for g in r.cells}) if r.status == "graded"
@@ -179,7 +180,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("checks") == "all":
-        instructor("grade")  # fail at once, with the way out, where there are no hidden checks
+        instructor("grading.grade")  # fail at once, with the way out, where there are no hidden checks
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ddpm_course.instructor import bundle, course
+from ddpm_course.instructor import course, roles
 
 LESSONS = course.lessons()
 
@@ -19,10 +19,9 @@ def shown_lines(content: dict[str, str]) -> set[str]:
 
 
 def public_modules() -> list[Path]:
-    """Package files that are public by design: every module the bundles list, reference solutions
-    aside. A line they share with a hidden check or an answer is no leak."""
-    return [course.PACKAGE / name for name in bundle.SHIPPED] + [
-        course.PACKAGE / lesson / name for lesson, names in bundle.LESSON_MODULES.items() for name in names]
+    """Package files that are public by design: every module students get, reference solutions aside.
+    A line they share with a hidden check or an answer is no leak."""
+    return [p for p in roles.package_files(LESSONS[-1], roles.STUDENT) if p.name != "reference.py"]
 
 
 def hidden_leaks(content: dict[str, str]) -> list[str]:
@@ -36,7 +35,6 @@ def hidden_leaks(content: dict[str, str]) -> list[str]:
 def answer_leaks(content: dict[str, str], lesson: str) -> list[str]:
     """Lines of the solutions of `lesson` and later lessons (see course.solution_only_lines) that the files show,
     but for those of public modules and of earlier lessons' references, which students may have."""
-    later = LESSONS[LESSONS.index(lesson):]
-    allowed = lines_of(public_modules()) | lines_of(course.reference_path(n) for n in LESSONS[:LESSONS.index(lesson)])
-    answers = set().union(*(course.solution_only_lines(name) for name in later)) - allowed
+    allowed = lines_of(public_modules()) | lines_of(course.reference_path(n) for n in course.lessons_before(lesson))
+    answers = set().union(*(course.solution_only_lines(name) for name in course.lessons_from(lesson))) - allowed
     return sorted(answers & shown_lines(content))

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import nbformat
 
-from ddpm_course.instructor import bank, colab, course
+from ddpm_course.instructor import course
+from ddpm_course.instructor.authoring import colab
+from ddpm_course.instructor.qa import bank
 from ddpm_course.mutations import Mutation
 
 FIRST = course.lessons()[0]

@@ -2,7 +2,8 @@
 import pytest
 
 from ddpm_course.checking import HIDDEN_CASE
-from ddpm_course.instructor import bank, course
+from ddpm_course.instructor import course
+from ddpm_course.instructor.qa import bank
 
 LESSONS = course.lessons()
 BUGS = [pytest.param(lesson, bug, id=f"{lesson}-{bug.cell}-{bug.name}")

@@ -1,6 +1,7 @@
 """The grading benchmark's synthetic class: does it hold the mix of submissions it promises?"""
-from ddpm_course.instructor import bench_grading, course
-from ddpm_course.instructor.triage import triage
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading.triage import triage
+from ddpm_course.instructor.qa import bench_grading
 
 FIRST = course.lessons()[0]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ddpm_course.instructor import classroom, course, grader
+from ddpm_course.instructor import course
+from ddpm_course.instructor.platforms import classroom, grader_folder
 from leaks import answer_leaks, hidden_leaks
 
 LESSONS = course.lessons()
@@ -61,7 +62,7 @@ def test_template_holds_no_hidden_check_and_no_answer(lesson, built):
 def test_the_private_grader_is_the_grader_folder_of_the_lesson(lesson, built):
     """Is the folder for the private repository exactly the lesson's grader folder, hidden checks included?"""
     written = texts(built[lesson][1])
-    assert set(written) == set(grader.contents(lesson))
+    assert set(written) == set(grader_folder.contents(lesson))
     assert f"ddpm_course/{lesson}/hidden.py" in written
 
 

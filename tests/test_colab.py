@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from ddpm_course.instructor import colab
+from ddpm_course.instructor.authoring import colab
 
 
 def test_repository_url_is_the_pyproject_entry_and_colab_links_follow_it():

@@ -4,8 +4,8 @@ import zipfile
 import nbformat
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.collect import zip_collect
-from ddpm_course.instructor.triage import triage
+from ddpm_course.instructor.grading.collect import zip_collect
+from ddpm_course.instructor.grading.triage import triage
 from submissions import FIRST
 
 

@@ -7,7 +7,8 @@ import struct
 import matplotlib.image
 import pytest
 
-from ddpm_course.instructor import course, diagrams
+from ddpm_course.instructor import course
+from ddpm_course.instructor.authoring import diagrams
 
 SVGS = sorted((course.ROOT / "assets").glob("*.svg"))
 

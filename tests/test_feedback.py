@@ -1,7 +1,7 @@
 """Feedback pages: does a student see the failure, never the hidden test code or a traceback into it?"""
 import nbformat
 
-from ddpm_course.instructor.feedback import HideHiddenTests
+from ddpm_course.instructor.grading.feedback import HideHiddenTests
 
 
 def test_hidden_region_and_traceback_are_removed_the_message_stays():

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ddpm_course.instructor import course, gradescope
-from ddpm_course.instructor.records import CellGrade, Record
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading.records import CellGrade, Record
+from ddpm_course.instructor.platforms import gradescope
 from submissions import FIRST, KINDS, first_lesson_kinds
 
 LESSONS = course.lessons()
@@ -59,7 +60,7 @@ def test_zip_holds_no_answer_but_the_references_the_hidden_checks_need(lesson, z
     files = {name: {line.strip() for line in data.decode("utf-8", "replace").split("\n")}
              for name, data in unzipped(zips[lesson]).items()}
     assert [name for name, lines in files.items() if name.endswith(".ipynb") and lines & answers] == []
-    references = [f"course/ddpm_course/{name}/reference.py" for name in LESSONS[:LESSONS.index(lesson) + 1]]
+    references = [f"course/ddpm_course/{name}/reference.py" for name in course.lessons_up_to(lesson)]
     assert sorted(name for name, lines in files.items() if lines & (answers - shared)) == references
 
 

@@ -3,8 +3,9 @@ a patch that is undone before grading looks, and leave alone what libraries and 
 Each notebook is graded in-process through the guard (cheats.run), in a child of its own."""
 import pytest
 
-from ddpm_course.instructor import bank, cheats, course
-from ddpm_course.instructor.integrity import ERROR
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading.integrity import ERROR
+from ddpm_course.instructor.qa import bank, cheats
 
 FIRST = course.lessons()[0]
 

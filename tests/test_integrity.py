@@ -2,8 +2,8 @@
 import nbformat
 import pytest
 
-from ddpm_course.instructor import integrity, reports
-from ddpm_course.instructor.guard import MIME, sign
+from ddpm_course.instructor.grading import autograded, integrity
+from ddpm_course.instructor.grading.guard import MIME, sign
 
 KEY, GID, SOURCE = b"k" * 32, "groupnorm_values", "checks.groupnorm(GroupNorm)"
 
@@ -34,7 +34,7 @@ def test_settle_takes_the_verdict_out_and_fails_a_cell_without_one():
     silent = nbformat.v4.new_code_cell(SOURCE, metadata=meta)
     assert integrity.settle(good, KEY, SOURCE).outputs == []
     (error,) = integrity.settle(silent, KEY, SOURCE).outputs
-    assert error.ename == integrity.ERROR == reports.INTEGRITY
+    assert error.ename == integrity.ERROR == autograded.INTEGRITY
 
 
 def test_the_guarded_cell_runs_the_exact_source():
@@ -48,7 +48,7 @@ def test_the_guarded_cell_runs_the_exact_source():
 
 def test_the_guard_can_be_switched_off_only_for_benchmarks():
     """Does guard=False turn off the guard but keep the preprocessor, so notebooks still run and get graded?"""
-    from ddpm_course.instructor.limits import limits_config
+    from ddpm_course.instructor.grading.limits import limits_config
     off, on = (integrity.GuardedExecute(config=limits_config(guard=flag)) for flag in (False, True))
     assert (off.guard, on.guard) == (False, True)
     assert off.enabled == on.enabled  # nbconvert skips a preprocessor whose `enabled` is False

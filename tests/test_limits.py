@@ -1,7 +1,9 @@
 """Grading limits: is a cell's output capped, errors included, and are the limits configurable per run?"""
 import nbformat
 
-from ddpm_course.instructor.limits import GRADING_ENVIRONMENT, CapOutput, LimitedKernelManager, limits_config
+from ddpm_course import grading_kernel
+from ddpm_course.instructor.grading.limits import GRADING_ENVIRONMENT, CapOutput, LimitedKernelManager, limits_config
+from ddpm_course.instructor.grading.nbgrader_api import course_config
 
 
 def capped(*outputs, max_chars: int = 100, max_image_chars: int = 50) -> list:
@@ -42,4 +44,9 @@ def test_defaults_are_defined_once_in_the_classes():
     """Are the default limits those of the traits themselves (nbgrader_config.py does not repeat them)?"""
     assert LimitedKernelManager.memory_mb.default_value == 4096
     assert CapOutput.max_chars.default_value == 100_000
-    assert GRADING_ENVIRONMENT["OMP_NUM_THREADS"] == "1"
+
+
+def test_grading_kernels_run_as_the_students_progress_runs_them_on_one_thread():
+    """Do grading kernels get `make progress`'s environment and time limit (grading_kernel.py), plus one thread?"""
+    assert GRADING_ENVIRONMENT == {**grading_kernel.ENVIRONMENT, "OMP_NUM_THREADS": "1"}
+    assert course_config().Execute.timeout == grading_kernel.TIMEOUT

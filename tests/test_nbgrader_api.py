@@ -4,7 +4,7 @@ import warnings
 
 from sqlalchemy.exc import SAWarning
 
-from ddpm_course.instructor.nbgrader_api import alembic_head, gradebook, gradebook_url, quiet_gradebook
+from ddpm_course.instructor.grading.nbgrader_api import alembic_head, gradebook, gradebook_url, quiet_gradebook
 
 
 def test_a_new_gradebook_is_stamped_in_process_without_alembic_on_path(tmp_path, monkeypatch):

@@ -16,7 +16,10 @@ import nbformat
 import pytest
 
 from ddpm_course import progress
-from ddpm_course.instructor import bank, bundle, course
+from ddpm_course.cells import check_cells
+from ddpm_course.instructor import course
+from ddpm_course.instructor.platforms import student_bundle
+from ddpm_course.instructor.qa import bank
 from submissions import FIRST, HIDDEN_ONLY, VISIBLE_BUG, buggy_notebook
 
 LESSONS = course.lessons()
@@ -25,9 +28,9 @@ LESSONS = course.lessons()
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_each_check_cell_is_named_with_its_points_and_exercise(lesson):
     """Does every graded cell of the release appear, with its points, under the exercise whose checks it runs?"""
-    found = progress.check_cells(course.read(course.release_path(lesson)))
-    assert {gid: points for _, gid, points, _ in found} == course.points(lesson)
-    assert {gid: exercise for _, gid, _, exercise in found} == {
+    found = check_cells(course.release(lesson))
+    assert {c.grade_id: c.points for c in found} == course.points(lesson)
+    assert {c.grade_id: c.exercise for c in found} == {
         gid: exercise for exercise, checks in bank.exercise_checks(lesson).items() for gid in checks}
 
 
@@ -72,9 +75,9 @@ def test_a_file_that_is_no_notebook_says_so_without_starting_a_kernel(tmp_path):
 def test_progress_runs_from_the_student_bundle_and_agrees_with_the_visible_checks(tmp_path):
     """Unzipped from the bundle, with only its own package, does `python -m ddpm_course.progress` fail exactly the
     checks that the visible checks fail, for a notebook with a known bug and a bug only hidden checks see?"""
-    with zipfile.ZipFile(bundle.build(FIRST, tmp_path / "dist")) as archive:
+    with zipfile.ZipFile(student_bundle.build(FIRST, tmp_path / "dist")) as archive:
         archive.extractall(tmp_path)
-    folder = tmp_path / bundle.bundle_name(FIRST)
+    folder = tmp_path / student_bundle.bundle_name(FIRST)
     (folder / "mine").mkdir()
     nbformat.write(buggy_notebook(), folder / "mine" / f"{FIRST}.ipynb")
     # -S: no .pth files, so not this repository's editable install, which would lend the bundle any module it

@@ -19,7 +19,8 @@ import pytest
 from ddpm_course import pytest_grading
 # grade (and nbgrader with it) imported before pytester's in-process runs, which unload every module they
 # import first: nbgrader imported twice in one process fails to generate assignments
-from ddpm_course.instructor import course, grade  # noqa: F401
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading import grade  # noqa: F401
 from submissions import FIRST, first_lesson_kinds
 
 pytest_plugins = ["pytester"]
@@ -124,7 +125,7 @@ def test_checks_all_without_the_instructors_package_points_to_visible(monkeypatc
         raise ModuleNotFoundError(f"No module named {name!r}", name="ddpm_course.instructor")
     monkeypatch.setattr(pytest_grading.importlib, "import_module", absent)
     with pytest.raises(pytest.UsageError, match="--checks visible"):
-        pytest_grading.instructor("grade")
+        pytest_grading.instructor("grading.grade")
 
 
 @pytest.mark.parametrize(("grade_id", "ok", "says"), [("swish_values", True, "swish_values: passed (2 points)"),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ddpm_course import checking
-from ddpm_course.instructor import snapshot
+from ddpm_course.instructor.grading import snapshot
 from ddpm_course.l1_blocks import checks
 
 

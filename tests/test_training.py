@@ -211,10 +211,10 @@ def test_batches_depend_only_on_the_step_and_the_generator(tiny_images):
 
 
 def test_bench_quick_runs_and_prints_its_tables():
-    """Does `python -m ddpm_course.instructor.bench --quick` run here and print the device, throughputs and
+    """Does `python -m ddpm_course.instructor.qa.bench --quick` run here and print the device, throughputs and
     check times?"""
     # one thread: on a shared 2-core machine two OpenMP threads can be 5x slower, and this test times nothing
-    result = subprocess.run([sys.executable, "-m", "ddpm_course.instructor.bench", "--quick", "--lesson",
+    result = subprocess.run([sys.executable, "-m", "ddpm_course.instructor.qa.bench", "--quick", "--lesson",
                              "l4_training"],
                             capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr

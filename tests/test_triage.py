@@ -3,9 +3,10 @@ saying why not, before any kernel starts?"""
 import nbformat
 import pytest
 
-from ddpm_course.instructor import bank, course
-from ddpm_course.instructor.records import Record
-from ddpm_course.instructor.triage import Task, triage, triage_one
+from ddpm_course.instructor import course
+from ddpm_course.instructor.grading.records import Record
+from ddpm_course.instructor.grading.triage import Task, triage, triage_one
+from ddpm_course.instructor.qa import bank
 from submissions import FIRST, submit, with_new_cell
 
 
@@ -56,7 +57,7 @@ def test_deleted_check_cells_and_extra_files_are_noted(tmp_path):
 
 
 @pytest.mark.parametrize("code", ["import ddpm_course.checking\nddpm_course.checking.run_hidden = lambda *args: None",
-                                  "import sys\nsys.modules['ddpm_course.instructor.guard']._guard.busy = True",
+                                  "import sys\nsys.modules['ddpm_course.instructor.grading.guard']._guard.busy = True",
                                   "import sys\nframe = sys._getframe(1).f_back"], ids=["checks", "guard", "frames"])
 def test_code_that_reaches_into_the_grader_is_flagged_for_review(tmp_path, code):
     """Is a notebook that patches the checks, reaches for the integrity guard or walks stack frames flagged,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from ddpm_course.instructor import workers
-from ddpm_course.instructor.workers import nbgrader_error
+from ddpm_course.instructor.grading import workers
+from ddpm_course.instructor.grading.workers import nbgrader_error
 from submissions import FIRST, shadow_package
 
 

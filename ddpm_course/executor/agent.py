@@ -200,10 +200,13 @@ class Agent:
                 reply["rng"] = self.rng = rng
             torch.set_rng_state(saved_rng)
             torch.set_default_dtype(saved_dtype)
-        reply["gens"] = {key: g.get_state() for key, g in generators.items()}
-        reply["changed"] = {lid: tensors[lid].detach() for lid, old in before.items()
-                            if not _same(tensors[lid], old)}
-        reply["grads"] = {lid: leaf.grad for lid, leaf in self.leaves.items() if leaf.grad is not None}
+        if generators:
+            reply["gens"] = {key: g.get_state() for key, g in generators.items()}
+        changed = {lid: tensors[lid].detach() for lid, old in before.items() if not _same(tensors[lid], old)}
+        if changed:
+            reply["changed"] = changed
+        if request.get("op") == "backward":
+            reply["grads"] = {lid: leaf.grad for lid, leaf in self.leaves.items() if leaf.grad is not None}
         try:
             return self.encode(reply, tensors)
         except wire.WireError as err:

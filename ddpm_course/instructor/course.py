@@ -1,12 +1,16 @@
-"""Where the course's files are, the lessons in order, and what each kind of notebook cell is.
+"""Where the course's files are, and the lessons in order.
 
 solutions/<lesson>/<lesson>.ipynb is the single source of truth; everything else is generated
-from it (see export.py and release.py).
+from it (see authoring/). What each kind of notebook cell is comes from ddpm_course/cells.py, which
+the students' tools share; the tooling reads it here, beside the notebooks it applies to.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ddpm_course.cells import check_cells, grade_id, is_answer, is_export, is_graded_test  # noqa: F401 (read here)
 
 if TYPE_CHECKING:
     import nbformat
@@ -24,6 +28,20 @@ LESSONS = ("l1_blocks", "l2_unet", "l3_diffusion", "l4_training")
 def lessons() -> list[str]:
     """Lesson names in course order."""
     return list(LESSONS)
+
+
+def lessons_up_to(lesson: str) -> list[str]:
+    """The lessons before `lesson`, and `lesson` itself."""
+    return list(LESSONS[:LESSONS.index(lesson) + 1])
+
+
+def lessons_before(lesson: str) -> list[str]:
+    return list(LESSONS[:LESSONS.index(lesson)])
+
+
+def lessons_from(lesson: str) -> list[str]:
+    """`lesson` and the lessons after it."""
+    return list(LESSONS[LESSONS.index(lesson):])
 
 
 def solution_path(lesson: str) -> Path:
@@ -44,28 +62,22 @@ def read(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
-def is_export(cell) -> bool:
-    return cell.cell_type == "code" and "export" in cell.metadata.get("tags", [])
+@functools.cache
+def solution(lesson: str) -> nbformat.NotebookNode:
+    """The lesson's solution notebook, parsed once per process (nbformat's validation costs more than a whole
+    lesson's checks). Shared: copy it before changing it."""
+    return read(solution_path(lesson))
 
 
-def grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def is_graded_test(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def is_answer(cell) -> bool:
-    """An nbgrader answer (solution) cell: the student's part."""
-    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+@functools.cache
+def release(lesson: str) -> nbformat.NotebookNode:
+    """The lesson's released notebook, parsed once per process, as `solution`."""
+    return read(release_path(lesson))
 
 
 def points(lesson: str) -> dict[str, float]:
     """Points of each graded cell of a lesson, in notebook order."""
-    return {grade_id(c): c.metadata["nbgrader"]["points"] for c in read(solution_path(lesson)).cells
-            if is_graded_test(c)}
+    return {check.grade_id: check.points for check in check_cells(solution(lesson))}
 
 
 def strip_solution_markers(source: str) -> str:
@@ -76,7 +88,7 @@ def solution_only_lines(lesson: str) -> set[str]:
     """Distinctive lines (20+ characters) that occur only inside solution regions of the
     lesson's source notebook: text that must never reach students."""
     inside, outside = set(), set()
-    for cell in read(solution_path(lesson)).cells:
+    for cell in solution(lesson).cells:
         in_solution = False
         for line in cell.source.split("\n"):
             if line.strip() in SOLUTION_DELIMITERS:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from ddpm_course import structure as st
+from ddpm_course import layer_checks as st
 from ddpm_course.checking import case, check, expect_close, fail, seeded
 
 

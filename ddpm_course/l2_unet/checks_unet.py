@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ddpm_course import structure as st
+from ddpm_course import layer_checks as st
 from ddpm_course.checking import CheckFailure, case, check, expect_close, expect_tensor, fail, lend, seeded
 from ddpm_course.l2_unet.fakes import ShapeHook, ShapeRecorder, StandIn, StandInDown, StandInUp
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ddpm_course import structure as st
+from ddpm_course import layer_checks as st
 from ddpm_course.checking import case, check, copy_weights, expect_close, expect_tensor, seeded, standing_in
 from ddpm_course.l2_unet import checks_blocks, checks_unet, checks_wiring, reference
 from ddpm_course.l2_unet.fakes import FAKE_BLOCKS, StandIn

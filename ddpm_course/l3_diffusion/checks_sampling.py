@@ -23,7 +23,7 @@ LOSS_HINT = ("F.mse_loss(model(x_t, t), noise) with (t, noise, x_t) from noise_i
 
 
 def drawn(x0: torch.Tensor, T: int, seed: int) -> tuple[Tensor, Tensor]:
-    """The (t, noise) that noise_img draws from a generator seeded with `seed`, in the order its docstring prescribes."""
+    """The (t, noise) that noise_img draws from a generator seeded with `seed`, in the order of its docstring."""
     generator = seeded(seed)
     t = torch.randint(0, T, (x0.shape[0],), generator=generator)
     return t, torch.randn(x0.shape, generator=generator, dtype=x0.dtype)

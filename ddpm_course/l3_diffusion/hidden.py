@@ -41,10 +41,10 @@ def noise_schedule(NoiseSchedule: type) -> None:
 def forward_process(extract: Callable, q_step: Callable, q_sample: Callable, q_moments: Callable) -> None:
     extract_cases = [(1, [0], (1, 3)), (4, [3, 2, 1, 0, 3], (5, 1, 1, 2, 2))]
     shapes = [(2, 3, 4, 4), (5,), (1, 1, 2, 2)]
-    checks_forward.forward_cases(extract, q_step, q_sample, q_moments,
-                                 closed_forms.schedule(reference.cosine_beta_schedule(20)), extract_cases, shapes, seed=20)
-    checks_forward.forward_cases(extract, q_step, q_sample, q_moments,
-                                 closed_forms.linear_schedule(0.01, 0.3, 7, dtype=torch.float64), [], [(3, 2)], seed=40)
+    cosine, linear = (closed_forms.schedule(reference.cosine_beta_schedule(20)),
+                      closed_forms.linear_schedule(0.01, 0.3, 7, dtype=torch.float64))
+    checks_forward.forward_cases(extract, q_step, q_sample, q_moments, cosine, extract_cases, shapes, seed=20)
+    checks_forward.forward_cases(extract, q_step, q_sample, q_moments, linear, [], [(3, 2)], seed=40)
     with case("iterating q_step agrees in distribution with q_moments (4000 copies of 3 pixels, 8 steps)"):
         s = closed_forms.linear_schedule(0.05, 0.5, 10)
         pixels = torch.tensor([1.0, 0.3, -0.8])

@@ -19,7 +19,7 @@ WITHIN_B = "(k_bb.sum() - k_bb.diagonal().sum()) / (N * (N - 1))"
 BUGS = [
     # DDIM
     Bug("ᾱ_prev taken at t - 1 instead of the next step", "ddim_impl", (PREV, "alpha_bars[t - 1] if t > 0"),
-        fails="ddim_values", says="NEXT step"),
+        fails="ddim_values", says="NEXT step", replay_fails_visibly="the sampler check also counts the model's calls"),
     Bug("x0 prediction without the sqrt on 1 - ᾱ", "ddim_impl",
         ("(x - torch.sqrt(1 - alpha_bar) * eps)", "(x - (1 - alpha_bar) * eps)"),
         fails="ddim_values", says="square root on (1 - ᾱ_t)"),

@@ -1,1 +1,2 @@
-"""Grading: the executor that runs a student's notebook and the checker that grades it."""
+"""Grading: every route's grading of student notebooks (`make grade`, `make autograde`, pytest, Gradescope,
+GitHub Classroom), and what it writes for the instructor. The grader folder ships this package whole."""

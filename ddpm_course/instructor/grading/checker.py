@@ -19,6 +19,7 @@ import builtins
 import hmac
 import io
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -36,10 +37,30 @@ from traitlets import Unicode
 from ddpm_course import checking
 from ddpm_course.checking import CheckFailure
 from ddpm_course.executor import wire
+from ddpm_course.instructor import course
 from ddpm_course.instructor.grading import remote, sandbox
-from ddpm_course.instructor.limits import LimitedExecute, error_output
+from ddpm_course.instructor.grading.limits import LimitedExecute, error_output
 
 CONNECT_TIMEOUT = 60  # seconds the kernel may take to start the agent
+# What switches off, in the student's own process, the torch function mode through which a check sees which torch
+# ops the student's code runs (checking.forbid_ops: no nn.GroupNorm inside GroupNorm). The mode runs beside the
+# student's code, so grading reads the notebook instead: a check that forbade ops scores 0 where its source
+# names one of these (lines of the release excepted).
+SHORTCUT_BYPASS = re.compile(r"DisableTorchFunction|_disabled_torch_function|TorchFunctionMode|torch\.overrides|"
+                             r"_(?:push|pop|set|get)_?(?:torch_function_)?mode|torch\._C\._|_ForbidOps|forbid_ops|"
+                             r"forbidden_ops|ddpm_course\.executor|ddpm_course\.checking")
+
+
+def shortcut_bypass(notebook, released: set[str]) -> str:
+    """The first line of the student's own code (not a line of the release) that could switch off the checks'
+    view of which torch ops run, or ''."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or (is_grade(cell) and not is_solution(cell)):
+            continue
+        for line in cell.source.split("\n"):
+            if line.strip() not in released and SHORTCUT_BYPASS.search(line):
+                return line.strip()[:120]
+    return ""
 
 
 class _ThreadOutput(io.TextIOBase):
@@ -117,6 +138,9 @@ class CheckedExecute(LimitedExecute):
         self._listener.bind(self._socket_path)
         os.chmod(self._socket_path, 0o777)
         self._listener.listen(1)
+        released = {line.strip() for cell in course.read(course.release_path(lesson)).cells
+                    for line in cell.source.split("\n")} if lesson in course.lessons() else set()
+        self._bypass = shortcut_bypass(nb, released)
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -191,6 +215,10 @@ class CheckedExecute(LimitedExecute):
                 result["ran"] = True
             finally:
                 session.close()
+            if result["failure"] is None and session.forbade and self._bypass:
+                result["failure"] = ("ShortcutCheckBypassed", "this check must see which torch ops your code runs "
+                                     "(no built-in shortcut), and your notebook switches that view off: "
+                                     f"`{self._bypass}`")
 
 
 _TREES: dict[str, Path] = {}
@@ -199,8 +227,6 @@ _TREES: dict[str, Path] = {}
 def executor_tree(lesson: str | None) -> Path:
     """This process's executor tree of a lesson, built on first use (removed when the process ends)."""
     if lesson not in _TREES:
-        from ddpm_course.instructor import course
-
         if lesson not in course.lessons():
             raise ValueError(f"cannot grade a notebook of no lesson ({lesson!r})")
         folder = Path(tempfile.mkdtemp(prefix=f"ddpm-tree-{lesson}-"))

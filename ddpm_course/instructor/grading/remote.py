@@ -76,8 +76,10 @@ class Session:
         self.classes: dict[tuple, type] = {}
         self.lent: dict[int, tuple[str, Any]] = {}  # id(stand-in) -> (key, the stand-in, kept alive)
         self.twins: dict[str, RemoteObject] = {}
-        self.lids: dict[int, tuple[int, weakref.ref]] = {}
+        self.lids: dict[int, tuple[int, weakref.ref]] = {}  # id(tensor) -> (lid, the tensor)
+        self.tensors: dict[int, weakref.ref] = {}  # lid -> the tensor
         self.requests = 0
+        self.forbade = False  # whether a check forbade ops in the student's process (see checker.shortcut_bypass)
         self._keys = itertools.count(1)
         self._rng: torch.Tensor | None = None  # the global random state the agent last knew of ours
 
@@ -88,7 +90,12 @@ class Session:
             return found[0]
         lid = next(self._keys)
         self.lids[id(t)] = (lid, weakref.ref(t))
+        self.tensors[lid] = self.lids[id(t)][1]
         return lid
+
+    def _tensor(self, lid: Any) -> torch.Tensor | None:
+        ref = self.tensors.get(lid) if isinstance(lid, int) else None
+        return ref() if ref is not None else None
 
     def _by_ref(self, obj: Any, encode) -> dict:
         if isinstance(obj, RemoteObject):
@@ -128,7 +135,7 @@ class Session:
 
     def _tensor_node(self, t: torch.Tensor, node: dict) -> torch.Tensor:
         if "arg" in node:  # the student's code returned one of the checker's own tensors
-            found = next((ref() for lid, ref in self.lids.values() if lid == node["arg"]), None)
+            found = self._tensor(node["arg"])
             if found is not None:
                 return found
         if isinstance(node.get("g"), int) and t.requires_grad and t.is_leaf:
@@ -145,9 +152,11 @@ class Session:
         """Send one request and return its result, or raise what the student's code raised."""
         rng = torch.get_rng_state()
         changed = self._rng is None or not torch.equal(rng, self._rng)
+        forbid = checking.forbidden_ops()
+        self.forbade = self.forbade or bool(forbid)
         message = {"op": op, **fields, "ctx": {
             "grad": torch.is_grad_enabled(), "rng": rng if changed else None, "dtype": torch.get_default_dtype(),
-            "forbid": checking.forbidden_ops()}}
+            "forbid": forbid}}
         self._rng = rng
         if target is not None:
             message["target"] = target
@@ -182,14 +191,13 @@ class Session:
                     generator.set_state(state)
                 except RuntimeError:
                     pass
-        tensors = {lid: ref() for lid, ref in self.lids.values()}
         with torch.no_grad():
             for lid, value in (reply.get("changed") or {}).items():
-                local = tensors.get(lid)
+                local = self._tensor(lid)
                 if isinstance(local, torch.Tensor) and isinstance(value, torch.Tensor) and value.shape == local.shape:
                     local.copy_(value)
         for lid, grad in (reply.get("grads") or {}).items():
-            local = tensors.get(lid)
+            local = self._tensor(lid)
             if isinstance(local, torch.Tensor) and local.requires_grad and isinstance(grad, torch.Tensor) \
                     and grad.shape == local.shape:
                 local.grad = grad.to(local.dtype)

@@ -31,13 +31,15 @@ from pathlib import Path
 
 from traitlets import Unicode
 
-from ddpm_course.instructor.limits import LimitedKernelManager
+from ddpm_course.instructor.grading.limits import LimitedKernelManager
 
 ISOLATIONS = ("bwrap", "uid", "none")
 NOBODY = 65534
 SANDBOX_HOME = "/tmp"
 WORK = "/home/student/work"  # the kernel's working folder inside the bubblewrap sandbox
 TREE = "/opt/ddpm-executor"  # the executor tree inside the bubblewrap sandbox
+# The environment variables a grading kernel gets (and LC_*, DDPM_COURSE_*), besides the grading environment.
+PASSED_ON = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND"}
 SYSTEM_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group",
               "alternatives", "fonts")
 
@@ -106,9 +108,9 @@ class SandboxedKernelManager(LimitedKernelManager):
         os.chmod(self.work, 0o777 if isolation() == "uid" else 0o755)
 
     async def start_kernel(self, **kwargs) -> None:
-        env = dict(kwargs.get("env", os.environ))
-        for name in [n for n in env if n.startswith(("PYTHON", "JUPYTER", "IPYTHON", "MPL"))]:
-            del env[name]  # the grader's own paths and settings are none of the kernel's business
+        # only what a kernel needs: a grader's tokens, keys and paths stay out of the student's reach
+        env = {name: value for name, value in kwargs.get("env", os.environ).items()
+               if name in PASSED_ON or name.startswith(("LC_", "DDPM_COURSE_"))}
         env |= {"PYTHONPATH": self._inside(self.tree), "HOME": SANDBOX_HOME if isolation() == "bwrap" else self.work,
                 "MPLCONFIGDIR": f"{SANDBOX_HOME if isolation() == 'bwrap' else self.work}/.matplotlib",
                 "PYTHONNOUSERSITE": "1"}
@@ -134,28 +136,12 @@ class SandboxedKernelManager(LimitedKernelManager):
         return cmd
 
 
-def executor_files(lesson: str) -> list[Path]:
-    """The package files the executor of `lesson` gets: what the student bundle ships, less what computes
-    an answer, plus the agent that serves the checker."""
-    from ddpm_course.instructor import course  # here: the kernel manager alone must stay light
-
-    lessons = course.lessons()
-    upto = lessons[:lessons.index(lesson) + 1]
-    files = [course.PACKAGE / name for name in ("__init__.py", "checking.py", "structure.py", "data.py", "plotting.py")]
-    files += [course.PACKAGE / "executor" / name for name in ("__init__.py", "agent.py", "wire.py")]
-    for name in upto:
-        folder = course.PACKAGE / name
-        files += [folder / "__init__.py", *folder.glob("checks*.py"), *folder.glob("fakes.py")]
-        if name != lesson:
-            files.append(folder / "reference.py")
-    return sorted(files)
-
-
 def build_tree(lesson: str, into: Path) -> Path:
-    """Write the executor tree of `lesson` into `into` (readable by all, writable by none but its owner)."""
-    from ddpm_course.instructor import course
+    """Write the executor tree of `lesson` into `into` (readable by all, writable by none but its owner): the
+    package files of roles.py's executor audience."""
+    from ddpm_course.instructor import course, roles  # here: the kernel manager alone must stay light
 
-    for path in executor_files(lesson):
+    for path in roles.package_files(lesson, roles.EXECUTOR):
         target = into / path.relative_to(course.ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
