@@ -28,7 +28,7 @@ help:
 	@echo "make gradescope LESSON=name  dist/gradescope-<lesson>.zip: a Gradescope autograder"
 	@echo "make github-classroom LESSON=name [GRADER_REPO=owner/name]   dist/github-classroom-<lesson>/:"
 	@echo "                             a GitHub Classroom template, and its private grader (-grader/)"
-	@echo "make bench-grading [N=8] [GUARD=both]   notebooks graded per minute with 1 and all cores"
+	@echo "make bench-grading [N=8]      notebooks graded per minute with 1 and all cores"
 	@echo "make bench [ARGS=--quick]    lesson 4 training/sampling throughput here, and every check's runtime"
 
 # nbgrader's Assignment List and Course List need an exchange this course does not use: in JupyterLab
@@ -101,7 +101,7 @@ github-classroom: $(STAMP)
 	$(PY) -m ddpm_course.instructor.platforms.classroom --lesson "$(LESSON)" $(if $(GRADER_REPO),--grader-repo $(GRADER_REPO))
 
 bench-grading: $(STAMP)
-	$(PY) -m ddpm_course.instructor.qa.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON)) $(if $(GUARD),--guard $(GUARD))
+	$(PY) -m ddpm_course.instructor.qa.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON))
 
 # Not part of `make test`: on a GPU it takes a few minutes (torch.compile included).
 bench: $(STAMP)

@@ -27,7 +27,8 @@ c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 # Each grading kernel's address space and each cell's text output are capped too, with the defaults
 # of LimitedKernelManager and CapOutput (ddpm_course/instructor/grading/limits.py); set them here to change them.
 c.Autograde.autograde_preprocessors = [
-    "ddpm_course.instructor.grading.integrity.GuardedExecute",  # Execute, memory-limited, with the integrity guard
+    # Execute, with the notebook in the sandboxed executor and every graded cell's checks in this process
+    "ddpm_course.instructor.grading.checker.CheckedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "ddpm_course.instructor.grading.limits.CapOutput",  # LimitOutput, plus a cap on characters

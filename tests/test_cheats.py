@@ -1,85 +1,92 @@
-"""The cheat bank, graded through the integrity guard in-process (cheats.run): does every cheat score
-0 on every lesson and say why, while earning points without the guard, and does no correct notebook
-(honest extra cells, every valid alternative) lose a point? test_grade.py grades a few of each
-through nbgrader, end to end."""
+"""The cheat bank (qa/cheats.py, qa/cheat_list.py), graded as every route grades (grade.grade_apart: nbgrader, the
+sandboxed executor, the checker): does no cheat earn a point on any lesson, show an answer or a secret of the
+grading machine in what it prints, or change the course behind grading's back?"""
+from __future__ import annotations
+
+import hashlib
+
+import nbformat
 import pytest
 
-from ddpm_course.checking import HIDDEN_CASE
 from ddpm_course.instructor import course
-from ddpm_course.instructor.grading.integrity import ERROR
-from ddpm_course.instructor.qa import bank, cheats
+from ddpm_course.instructor.grading import grade, sandbox
+from ddpm_course.instructor.qa import cheats
+from ddpm_course.instructor.qa.cheat_list import CHEATS
+from leaks import answer_leaks
 
-LESSONS = course.lessons()
-CHEATING = [(lesson, cheat) for lesson in LESSONS for cheat in cheats.CHEATS]
-# Without the guard each cheat must earn what the bug loses: shown on one lesson, which is enough to
-# keep the bank honest (every lesson's graded cells are called the same way).
-UNGUARDED = [(course.lessons()[0], cheat) for cheat in cheats.CHEATS]
-# The solution with an honest student's extra cells, and every valid alternative as it is.
-CORRECT = [(lesson, None) for lesson in LESSONS] + [(lesson, alt) for lesson in LESSONS
-                                                     for alt in bank.bank(lesson).ALTERNATIVES]
+NOTEBOOKS = cheats.notebooks()
+SECRET = "grader-secret-4f1d9c"  # planted in the grading process's environment: no kernel may see it
+# The file and network cheats meet bubblewrap's sandbox on CI; where it is missing, files the user can read are in
+# reach of graded code (README, "Security"), and this bank says so instead of failing.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    sandbox.isolation() != "bwrap", reason=f"the executor's isolation here is {sandbox.isolation()!r}, not bubblewrap: "
+                                           "install bubblewrap (Debian: apt-get install bubblewrap)")]
 
 
-def score(lesson: str, results: dict) -> float:
-    points = course.points(lesson)
-    return sum(points[gid] for gid, (passed, _) in results.items() if passed)
+def fingerprint() -> dict[str, str]:
+    """A hash of every file of the course but those grading writes (ignored by git)."""
+    found = {}
+    for path in sorted(course.ROOT.rglob("*")):
+        parts = path.relative_to(course.ROOT).parts
+        if path.is_file() and not {".venv", ".git", "__pycache__", ".pytest_cache"} & set(parts):
+            found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 @pytest.fixture(scope="module")
-def graded() -> dict:
-    jobs = ([(lesson, cheats.cheating(lesson, cheat), True) for lesson, cheat in CHEATING]
-            + [(lesson, cheats.cheating(lesson, cheat), False) for lesson, cheat in UNGUARDED]
-            + [(lesson, cheats.honest(lesson) if alt is None else bank.submission(lesson, alt), True)
-               for lesson, alt in CORRECT]
-            + [(lesson, cheats.replayed(lesson), True) for lesson in LESSONS])
-    keys = ([("guarded", lesson, cheat.name) for lesson, cheat in CHEATING]
-            + [("unguarded", lesson, cheat.name) for lesson, cheat in UNGUARDED]
-            + [("correct", lesson, alt.name if alt else "solution") for lesson, alt in CORRECT]
-            + [("replayed", lesson, cheats.REPLAY.name) for lesson in LESSONS])
-    return dict(zip(keys, cheats.run(jobs)))
+def graded(tmp_path_factory, monkeypatch_module):
+    """Every cheating notebook graded in one batch: name -> (record, the autograded notebook's text)."""
+    folder = tmp_path_factory.mktemp("cheats")
+    submissions = []
+    for name, (lesson, _, notebook) in NOTEBOOKS.items():
+        path = folder / name / f"{lesson}.ipynb"
+        path.parent.mkdir()
+        nbformat.write(notebook, path)
+        submissions.append((lesson, path))
+    monkeypatch_module.setenv("DDPM_GRADER_SECRET", SECRET)
+    before = fingerprint()
+    records = grade.grade_apart(submissions, jobs=2, timeout=20, keep=folder / "autograded")
+    after = fingerprint()
+    texts = {name: (folder / "autograded" / f"submission{number}" / lesson / f"{lesson}.ipynb").read_text()
+             for number, (name, (lesson, _, _)) in enumerate(NOTEBOOKS.items())}
+    return {"records": dict(zip(NOTEBOOKS, records)), "texts": texts, "changed": sorted(
+        path for path in set(before) | set(after) if before.get(path) != after.get(path))}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("lesson", "cheat"), CHEATING, ids=[f"{lesson}-{c.name}" for lesson, c in CHEATING])
-def test_a_cheat_scores_zero_and_says_why(lesson, cheat, graded):
-    """Does the cheating notebook score 0, every graded cell saying GradingIntegrityError?"""
-    results = graded[("guarded", lesson, cheat.name)]
-    assert score(lesson, results) == 0
-    assert all(ERROR in message for _, message in results.values()), results
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("lesson", "cheat"), UNGUARDED, ids=[c.name for _, c in UNGUARDED])
-def test_without_the_guard_the_cheat_would_pay(lesson, cheat, graded):
-    """Is each cheat real: without the guard, does it earn the points the bug in its notebook loses?"""
-    bug = bank.bank(lesson).BUGS[0]
-    assert score(lesson, graded[("unguarded", lesson, cheat.name)]) == sum(course.points(lesson).values()), bug
+def test_every_cheat_is_in_a_notebook_of_every_lesson_it_applies_to():
+    """Is each cheat of the bank graded on every lesson it applies to (the shared ones on every lesson)?"""
+    graded_on = {(lesson, name) for lesson, names, _ in NOTEBOOKS.values() for name in names}
+    assert {(lesson, c.name) for c in CHEATS for lesson in course.lessons() if c.applies(lesson)} <= graded_on
+    assert len(CHEATS) + 1 >= 30  # the bank and the replayed outputs: at least 30 attacks
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("lesson", "alternative"), CORRECT,
-                         ids=[f"{lesson}-{alt.name if alt else 'solution'}" for lesson, alt in CORRECT])
-def test_a_correct_notebook_with_extra_cells_keeps_every_point(lesson, alternative, graded):
-    """Do every valid alternative, and the solution with an honest student's extra cells (helpers, unusual
-    imports, their own module, seeds, deepcopy, tqdm, a plot, an optimizer), keep full marks?"""
-    results = graded[("correct", lesson, alternative.name if alternative else "solution")]
-    assert score(lesson, results) == sum(course.points(lesson).values()), results
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cheat_earns_a_point(name, graded):
+    """Does each cheating notebook score no more than the same notebook without its cheats, graded in full?"""
+    lesson = NOTEBOOKS[name][0]
+    record = graded["records"][name]
+    assert record.status == "graded", record.reason
+    assert record.score <= cheats.baseline(lesson), (record.score, record.reason)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_outputs_replayed_from_the_reference_earn_nothing(lesson, graded):
-    """Do outputs pasted from the reference for the visible inputs, which patch nothing, still fail the exercise:
-    its hidden cases use inputs of their own (or, where the bug says so, the visible check sees more than outputs)?"""
-    bug = bank.bank(lesson).BUGS[0]
-    results = graded[("replayed", lesson, cheats.REPLAY.name)]
-    assert score(lesson, results) == sum(course.points(lesson).values()) - course.points(lesson)[bug.fails]
-    assert HIDDEN_CASE in results[bug.fails][1] or bug.replay_fails_visibly, results[bug.fails]
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cheat_shows_an_answer_or_a_secret(name, graded):
+    """Do a cheating notebook's outputs, which its feedback shows, hold no line of an answer of its lesson, and
+    nothing of the grading process's environment?"""
+    lesson, text = NOTEBOOKS[name][0], graded["texts"][name]
+    outputs = "\n".join(str(output) for cell in nbformat.reads(text, as_version=4).cells
+                        for output in cell.get("outputs", []))
+    assert answer_leaks({"outputs": outputs}, lesson) == []
+    assert SECRET not in outputs
 
 
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_every_cheat_applies_to_every_lesson(lesson):
-    """Does every cheat build a notebook for every lesson, naming the exercise the lesson's first bug breaks?"""
-    context = cheats.Context.of(lesson)
-    for cheat in cheats.CHEATS:
-        sources = "\n".join(c.source for c in cheats.cheating(lesson, cheat).cells)
-        assert cheat.code.format(lesson=lesson, subject=context.subject, checks=list(context.checks)) in sources
+def test_no_cheat_changes_the_course(graded):
+    """Is every file of the course as it was before the cheats were graded, and none added (a late writer
+    included)?"""
+    assert graded["changed"] == []

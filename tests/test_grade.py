@@ -5,7 +5,8 @@ module of its own; this is the slim round trip, marked slow.
 
 Four gradings run at once, started by one module fixture, and the tests only read their outputs:
 - `graded` (in this process, 2 workers, the course's limits): a correct notebook (with an honest
-  student's extra cells), a buggy, an untouched and a cheating one of every lesson;
+  student's autoreload cell), a buggy and an untouched one of every lesson (the cheat and honest banks,
+  test_cheats.py and test_habits.py, grade theirs apart);
 - `sequential` (`grade --all --jobs 1`): the first lesson's correct and buggy ones again;
 - `troubled` (`grade --all --jobs 2` with a small timeout and memory limit): bad submissions;
 - `make grade` of the first lesson's release.
@@ -26,20 +27,13 @@ import pytest
 
 from ddpm_course.instructor import course
 from ddpm_course.instructor.grading import grade
-from ddpm_course.instructor.qa import bank, cheats
+from ddpm_course.instructor.qa import bank, habits
 from ddpm_course.mutations import Bug
 from submissions import FIRST, first_code_cell, shadow_package, submit, with_new_cell
 
 
 LESSONS = course.lessons()
-KINDS = ("correct", "buggy", "untouched", "cheating")
-# A cheat per lesson through a real kernel, these in turn however many lessons there are: IPython's own hooks,
-# the issue's plain patch, the answers imported, and a patch spelled from pieces inside an answer cell.
-# test_cheats.py runs the whole bank.
-THROUGH_NBGRADER = [next(c for c in cheats.CHEATS if c.name.startswith(start)) for start in (
-    "every cell's errors swallowed", "check functions replaced by", "the reference solution imported",
-    "check functions replaced, every name")]
-CHEAT = {lesson: THROUGH_NBGRADER[number % len(THROUGH_NBGRADER)] for number, lesson in enumerate(LESSONS)}
+KINDS = ("correct", "buggy", "untouched")
 ROUND_TRIP = [(lesson, kind) for lesson in LESSONS for kind in KINDS]
 SEQUENTIAL = ("correct", "buggy")
 # Small limits of the troubled run; a lesson 1 kernel peaks near 1.5 GB of address space, and its
@@ -64,9 +58,7 @@ def expected_score(lesson: str, kind: str) -> float:
 
 def notebook_of(lesson: str, kind: str):
     if kind == "correct":
-        return cheats.honest(lesson)
-    if kind == "cheating":
-        return cheats.cheating(lesson, CHEAT[lesson])
+        return habits.honest(habits.Habit("autoreload", ("%load_ext autoreload\n%autoreload 2",), lesson=lesson))
     if kind == "buggy":
         return bank.submission(lesson, first_bug(lesson))
     return course.read(course.release_path(lesson))
@@ -219,15 +211,6 @@ def test_feedback_shows_failures_but_no_hidden_code(lesson, kind, graded):
         assert first_bug(lesson).says in text
     if kind == "untouched":
         assert "not implemented yet" in text
-    if kind == "cheating":
-        assert "GradingIntegrityError: this graded cell scores 0" in text
-
-
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_a_cheating_notebook_gets_zero_and_a_reason(lesson, grades_csv):
-    """Does grades.csv say which cell first saw the cheat, and what it changed?"""
-    reason = grades_csv[("cheating", lesson)]["reason"]
-    assert reason.startswith("GradingIntegrityError from ") and "scores 0" in reason, reason
 
 
 @pytest.mark.parametrize("kind", ("correct", "buggy"))

@@ -70,12 +70,21 @@ def dumps(obj: Any, by_ref: Callable[[Any, Callable[[Any], Any]], dict] | None =
         nonlocal size
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply")
-        if o is None or isinstance(o, (bool, str)):
+        kind = type(o)  # the common plain types first, by type: most of a message is made of them
+        if o is None or kind is str or kind is bool:
             return o
-        if isinstance(o, int):
+        if kind is int:
             return o if abs(o) < 2**63 else {"I": str(o)}
-        if isinstance(o, float):
+        if kind is float:
             return o if o == o and abs(o) != float("inf") else {"F": repr(o)}
+        if kind is dict and not (mutable_by_ref and depth > 0 and by_ref is not None) and len(o) <= MAX_ITEMS:
+            return {"D": [[enc(k, depth + 1), enc(v, depth + 1)] for k, v in o.items()]}
+        if isinstance(o, (bool, str)):
+            return str(o) if isinstance(o, str) else bool(o)
+        if isinstance(o, int):
+            return int(o) if abs(o) < 2**63 else {"I": str(o)}
+        if isinstance(o, float):
+            return float(o) if o == o and abs(o) != float("inf") else {"F": repr(o)}
         if isinstance(o, torch.Tensor):
             if o.layout != torch.strided or o.is_quantized or o.dtype not in DTYPES.values():
                 raise Unsendable(f"a tensor of layout {o.layout} and dtype {o.dtype}")
@@ -184,9 +193,10 @@ def loads(data: bytes, resolve: Callable[[dict, Callable[[Any], Any]], Any] | No
     def dec(o: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply")
-        if o is None or isinstance(o, (bool, int, float, str)):
+        kind = type(o)
+        if o is None or kind is str or kind is int or kind is float or kind is bool:
             return o
-        if isinstance(o, list):
+        if kind is list:
             return [dec(v, depth + 1) for v in o]
         if not isinstance(o, dict) or len(o) < 1:
             raise WireError("bad node")

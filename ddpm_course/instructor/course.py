@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import nbformat
 
 from ddpm_course.cells import check_cells, grade_id, is_answer, is_export, is_graded_test  # noqa: F401 (read here)
-
-if TYPE_CHECKING:
-    import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
@@ -57,8 +55,6 @@ def reference_path(lesson: str) -> Path:
 
 
 def read(path: Path) -> nbformat.NotebookNode:
-    import nbformat  # here: the integrity guard reads LESSONS in every grading kernel, where nbformat costs 2 s
-
     return nbformat.read(path, as_version=4)
 
 

@@ -13,9 +13,9 @@ The audiences:
   computes an answer;
 - GRADER: the grader folder of lesson L (Gradescope, GitHub Classroom's private grader).
 
-The student bundle, the grader folder, the integrity guard's decoys and the tests of the layout all read
-this table; nothing else lists lesson files. A file no role matches belongs to no audience: it stays out
-of everything until it gets a role here (`make test` asks for one).
+The student bundle, the student package, the grader folder, the executor tree that grading runs a notebook
+on, and the tests of the layout all read this table; nothing else lists lesson files. A file no role matches
+belongs to no audience: it stays out of everything until it gets a role here (`make test` asks for one).
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ PACKAGE_ROLES = (
          "and the wire both ends read"),
     Role("instructor/__init__.py", NEVER, NEVER, UP_TO, "makes the tooling a package"),
     Role("instructor/course.py", NEVER, NEVER, UP_TO, "the lessons and the course's paths, which grading reads"),
-    Role("instructor/roles.py", NEVER, NEVER, UP_TO, "this table, which the integrity guard reads"),
+    Role("instructor/roles.py", NEVER, NEVER, UP_TO, "this table, from which grading builds the executor tree"),
     Role("instructor/grading/*.py", NEVER, NEVER, UP_TO, "grading, whole: every route grades with it"),
     Role("instructor/platforms/__init__.py", NEVER, NEVER, UP_TO, "makes the platforms a package"),
     Role("instructor/platforms/gradescope.py", NEVER, NEVER, UP_TO, "Gradescope's run_autograder grades with it"),
@@ -121,5 +121,5 @@ def package_files(lesson: str, audience: str) -> list[Path]:
 
 def answer_modules() -> list[str]:
     """The modules of a lesson's folder that hold or compute its answers (those that may never run beside its
-    graded notebook): what the integrity guard hides from the notebook of that lesson and of earlier ones."""
+    graded notebook)."""
     return [role.pattern.removesuffix(".py") for role in LESSON_ROLES if role.executor != UP_TO]

@@ -13,9 +13,8 @@ from ddpm_course.instructor.grading.triage import Task, max_score
 CAUSES = {"CellTimeoutError": "ran past the time limit (an infinite loop?)",
           "MemoryError": "ran out of memory (over the memory limit)",
           "DeadKernelError": "the kernel died here (a crash, os._exit, or killed by the system)",
-          "OutputTimeout": "its output came too late (too much output?)"}
-# What a graded cell says when the notebook changed what grading relies on (integrity.py).
-INTEGRITY = "GradingIntegrityError"
+          "OutputTimeout": "its output came too late (too much output?)",
+          "GradingError": "its checks could not reach the notebook's code (the agent did not answer)"}
 
 
 def first_line(text: str, width: int = 160) -> str:
@@ -44,22 +43,16 @@ def failure_outputs(notebook) -> dict[str, str]:
 
 
 def what_went_wrong(notebook) -> list[str]:
-    """For the reason column: what the integrity guard found, if anything, then in notebook order every
-    cell a limit stopped (a timeout, memory, a dead kernel), and the first two errors the student's own
-    cells raised (not the checks': their failures are listed by name); the errors after those are
-    usually their consequences."""
-    found, raised, tampered = [], 0, False
+    """For the reason column: in notebook order every cell a limit stopped (a timeout, memory, a dead
+    kernel), and the first two errors the student's own cells raised (not the checks': their failures are
+    listed by name); the errors after those are usually their consequences."""
+    found, raised = [], 0
     for index, cell in enumerate(notebook.cells):
         # an untouched stub or a cell skipped after a crash is said by "failed: ..." already
         own = [o for o in errors(cell) if o["ename"] not in ("NotRun", "NotImplementedError")]
         causes = [cause(o) for o in own if cause(o)]
         where = course.grade_id(cell) or f"cell {index + 1}"
-        integrity = [o for o in own if o["ename"] == INTEGRITY]
-        if integrity and not tampered:  # said once: every graded cell after it says the same
-            tampered = True
-            # first: it explains every failure after it
-            found.insert(0, f"{INTEGRITY} from {where}: {first_line(integrity[0]['evalue'], 400)}")
-        elif causes:
+        if causes:
             found.append(f"{where}: {causes[0]}")
         elif own and not course.is_graded_test(cell) and raised < 2:
             raised += 1

@@ -196,19 +196,10 @@ class CheckedExecute(LimitedExecute):
             pass
 
     def _check(self, source: str, grade_id: str, token: str, deadline: float, result: dict) -> None:
-        self._listener.settimeout(CONNECT_TIMEOUT)
-        try:
-            connection, _ = self._listener.accept()
-        except OSError:
+        connection = self._connect(token, deadline, result)
+        if connection is None:
             return
         with connection:
-            connection.settimeout(min(CONNECT_TIMEOUT, max(deadline - time.monotonic(), 1)))
-            try:
-                hello = wire.receive(connection)
-            except (OSError, wire.WireError):
-                return
-            if result.get("abandoned") or not hmac.compare_digest(hello, token.encode()):
-                return
             session = remote.Session(connection, deadline)
             try:
                 result["printed"], result["failure"] = run_graded_cell(source, session, grade_id)
@@ -219,6 +210,27 @@ class CheckedExecute(LimitedExecute):
                 result["failure"] = ("ShortcutCheckBypassed", "this check must see which torch ops your code runs "
                                      "(no built-in shortcut), and your notebook switches that view off: "
                                      f"`{self._bypass}`")
+
+    def _connect(self, token: str, deadline: float, result: dict) -> socket.socket | None:
+        """The agent's connection for this cell: the first that says this cell's token. Any other (left over from
+        an earlier cell, or dialled by the notebook's own code) is closed, and the wait goes on."""
+        limit = min(deadline, time.monotonic() + CONNECT_TIMEOUT)
+        while not result.get("abandoned") and time.monotonic() < limit:
+            self._listener.settimeout(max(limit - time.monotonic(), 0.01))
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return None
+            connection.settimeout(min(5.0, max(limit - time.monotonic(), 0.01)))
+            try:
+                hello = wire.receive(connection)
+            except (OSError, wire.WireError):
+                hello = b""
+            if hmac.compare_digest(hello, token.encode()) and not result.get("abandoned"):
+                connection.settimeout(None)
+                return connection
+            connection.close()
+        return None
 
 
 _TREES: dict[str, Path] = {}

@@ -48,7 +48,7 @@ def settle(root: Path, result: workers.Result) -> Record:
 
 def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[str] | None = None,
               timeout: int | None = None, memory_mb: int | None = None, feedback: bool = True,
-              progress: Callable[[Record], None] = lambda record: None, guard: bool = True,
+              progress: Callable[[Record], None] = lambda record: None,
               write_reports: bool = True) -> list[Record]:
     """Grade every submission under root/submitted (only `lessons`, if given) with `jobs` workers;
     write the gradebook, autograded/, feedback/ and, with write_reports, grades.csv and reports/.
@@ -73,7 +73,7 @@ def autograde(root: Path = course.ROOT, jobs: int | None = None, lessons: list[s
         if fresh and graded_lessons:  # a new course (a throwaway one, say) starts as the template: a second per lesson
             shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
         for result in workers.run(tasks, jobs or cores(), template / "gradebook.db", scratch / "workers",
-                                  limits_config(timeout, memory_mb, guard), feedback):
+                                  limits_config(timeout, memory_mb), feedback):
             records.append(settle(root, result))
             progress(records[-1])
     if feedback:
@@ -96,12 +96,13 @@ def lesson_of(notebook: Path) -> str:
 
 
 def grade_apart(submissions: list[tuple[str, Path]], jobs: int | None = None, timeout: int | None = None,
-                memory_mb: int | None = None) -> list[Record]:
+                memory_mb: int | None = None, keep: Path | None = None) -> list[Record]:
     """Autograde submissions in a throwaway course folder, never touching the instructor's gradebook,
     as one batch: the routes that grade elsewhere (`make grade`, pytest, Gradescope) all come here.
     Each submission is a lesson and either a notebook (graded as that lesson's, whatever its name)
     or a folder as the student handed it in (triage finds the notebook, or records why not).
-    Returns a record per submission, in order."""
+    Returns a record per submission, in order; `keep`, a folder, gets the autograded notebooks
+    (keep/submission<n>/<lesson>/<lesson>.ipynb)."""
     with tempfile.TemporaryDirectory(prefix="ddpm-grade-") as tmp:
         root = Path(tmp)
         for number, (lesson, path) in enumerate(submissions):
@@ -115,6 +116,8 @@ def grade_apart(submissions: list[tuple[str, Path]], jobs: int | None = None, ti
         # the folder goes with its reports: only the records are wanted (the chart alone takes a second)
         records = autograde(root, min(jobs or cores(), len(submissions)), lessons, timeout, memory_mb, feedback=False,
                             write_reports=False)
+        if keep is not None and (root / "autograded").is_dir():
+            shutil.copytree(root / "autograded", keep, dirs_exist_ok=True)
     # triage also records every lesson a submission was not for, as missing: leave those out
     found = {(record.student, record.lesson): record for record in records}
     return [found[(f"submission{number}", lesson)] for number, (lesson, _) in enumerate(submissions)]

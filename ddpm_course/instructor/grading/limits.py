@@ -138,12 +138,9 @@ class CapOutput(LimitOutput):
         return cell, resources
 
 
-def limits_config(timeout: int | None = None, memory_mb: int | None = None, guard: bool = True) -> Config:
-    """Config overriding nbgrader_config.py's per-cell timeout (s) and kernel memory limit (MiB);
-    guard=False switches the integrity guard off (to measure its cost, never to grade)."""
+def limits_config(timeout: int | None = None, memory_mb: int | None = None) -> Config:
+    """Config overriding nbgrader_config.py's per-cell timeout (s) and kernel memory limit (MiB)."""
     config = Config()
-    if not guard:
-        config.GuardedExecute.guard = False
     if timeout is not None:
         config.Execute.timeout = timeout
     if memory_mb is not None:

@@ -70,8 +70,9 @@ def remote_error(record: dict) -> BaseException:
 class Session:
     """The connection to the executor for one graded cell, and the proxies of what it holds."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock, self.deadline = sock, deadline
+    def __init__(self, sock: socket.socket | None, deadline: float, agent: Any = None) -> None:
+        """A session over `sock`, the agent's connection; or, for the bank, straight to an agent of this process."""
+        self.sock, self.deadline, self.agent = sock, deadline, agent
         self.proxies: dict[int, RemoteObject] = {}
         self.classes: dict[tuple, type] = {}
         self.lent: dict[int, tuple[str, Any]] = {}  # id(stand-in) -> (key, the stand-in, kept alive)
@@ -164,10 +165,14 @@ class Session:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the graded cell ran out of time")
-        self.sock.settimeout(left)
         self.requests += 1
-        wire.send(self.sock, payload)
-        reply = wire.loads(wire.receive(self.sock), self._resolve, self._tensor_node)
+        if self.agent is not None:
+            answer = self.agent.serve_one(payload)
+        else:
+            self.sock.settimeout(left)
+            wire.send(self.sock, payload)
+            answer = wire.receive(self.sock)
+        reply = wire.loads(answer, self._resolve, self._tensor_node)
         if not isinstance(reply, dict):
             raise wire.WireError("malformed reply")
         self._settle(reply)
@@ -214,6 +219,8 @@ class Session:
         return self.twins[key]
 
     def close(self) -> None:
+        if self.sock is None:
+            return
         try:
             wire.send(self.sock, b"done")
         except OSError:
@@ -338,38 +345,10 @@ def _make_proxy(session: Session, handle: int, info: dict) -> RemoteObject:
     return proxy
 
 
-class loopback:
-    """A Session to an agent serving `namespace` on a thread of this process: the proxies, the wire and the
-    agent exactly as grading uses them, without a kernel (the bank grades every known bug this way)."""
+def loopback(namespace: dict, seconds: float = 120) -> Session:
+    """A Session to an agent of this process serving `namespace`: the proxies, the wire and the agent exactly as
+    grading uses them, each request handed over in memory instead of a socket (the bank grades every known bug
+    this way, in a fraction of the time)."""
+    from ddpm_course.executor.agent import Agent
 
-    def __init__(self, namespace: dict, seconds: float = 120) -> None:
-        self.namespace, self.seconds = namespace, seconds
-
-    def __enter__(self) -> Session:
-        from ddpm_course.executor.agent import Agent
-
-        ours, theirs = socket.socketpair()
-        agent = Agent(self.namespace)
-
-        def serve() -> None:
-            with theirs:
-                while True:
-                    try:
-                        data = wire.receive(theirs)
-                    except (ConnectionError, OSError):
-                        return
-                    if data == b"done":
-                        return
-                    wire.send(theirs, agent.serve_one(data))
-
-        import threading
-
-        self.thread = threading.Thread(target=serve, name="loopback agent", daemon=True)
-        self.thread.start()
-        self.session = Session(ours, time.monotonic() + self.seconds)
-        return self.session
-
-    def __exit__(self, *exc_info) -> None:
-        self.session.close()
-        self.thread.join()
-        self.session.sock.close()
+    return Session(None, time.monotonic() + seconds, Agent(namespace))

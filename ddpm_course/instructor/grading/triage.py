@@ -19,11 +19,17 @@ import nbformat
 
 from ddpm_course.instructor import course
 from ddpm_course.instructor.grading.records import Record
+from ddpm_course.instructor.grading.repair import repair
 
-# Words in a student's own lines that reach into the grader: its modules (the integrity guard included),
-# or introspection. The guard scores what it sees; these lines are what a human should read.
+# Words in a student's own lines that reach for the grader or beyond the notebook: its modules, the agent that
+# answers the checker, torch's internals, introspection, the file system outside the notebook's folder, the
+# network, code built from strings. Grading runs the notebook where none of it reaches an answer, and scores
+# nothing on these words (but for a check's shortcut guard, checker.shortcut_bypass); they are what a human
+# should read.
 GRADER_WORDS = re.compile(r"\b(run_hidden|hidden|checking|checks|CheckFailure|sys\.modules|getsource|__wrapped__|"
-                          r"builtins|importlib|gc\.get_objects|instructor|_getframe|f_back|f_globals)\b")
+                          r"builtins|importlib|gc\.get_objects|instructor|executor|agent|_getframe|f_back|f_globals|"
+                          r"torch\._C|ctypes|socket|subprocess|urllib|requests|sqlite3|exec|eval|compile|"
+                          r"__import__|base64|/proc|reference|solutions)\b")
 
 # Files a submission folder may hold besides the notebook that mean nothing to grading.
 HARMLESS = {"timestamp.txt", ".ipynb_checkpoints"}
@@ -102,6 +108,7 @@ def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
     lost = [gid for gid in graded_ids(course.release(lesson)) if gid not in graded_ids(parsed)]
     if lost:
         notes.append(f"graded cells deleted or retagged: {', '.join(lost)}")
+    notes += repair(parsed)  # the worker mends the copy it grades alike
     suspicious = touches_the_grader(parsed, lesson)
     if suspicious:
         notes.append(f"review by hand: code that reaches into the grader ({suspicious[0][:80]})")

@@ -27,10 +27,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
+import nbformat
 from traitlets.config import Config
 
 from ddpm_course.instructor.grading.nbgrader_api import gradebook, make_api, quiet_gradebook
 from ddpm_course.instructor.grading.records import CellGrade
+from ddpm_course.instructor.grading.repair import repair
 from ddpm_course.instructor.grading.triage import Task
 
 
@@ -79,7 +81,9 @@ def grade(task: Task) -> Result:
     folder = root / "submitted" / task.student / task.lesson
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    shutil.copyfile(task.notebook, folder / f"{task.lesson}.ipynb")
+    notebook = nbformat.read(task.notebook, as_version=4)
+    repair(notebook)  # what honest copying and pasting does to metadata, mended as triage noted
+    nbformat.write(notebook, folder / f"{task.lesson}.ipynb")
     stamp = task.notebook.parent / "timestamp.txt"
     if stamp.is_file():
         shutil.copyfile(stamp, folder / "timestamp.txt")

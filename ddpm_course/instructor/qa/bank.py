@@ -66,8 +66,7 @@ def _exec_graded(source: str, namespace: dict, filename: str) -> tuple[str | Non
     from ddpm_course.instructor.grading import checker, remote
 
     start = time.perf_counter()
-    with remote.loopback(namespace) as session:
-        _, failure = checker.run_graded_cell(source, session, filename)
+    _, failure = checker.run_graded_cell(source, remote.loopback(namespace), filename)
     if failure is None:
         return None, time.perf_counter() - start
     name, message = failure

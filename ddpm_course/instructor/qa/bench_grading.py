@@ -1,13 +1,13 @@
 """`make bench-grading [N=8] [LESSON=name]`: how many notebooks per minute does autograding manage?
 
-    python -m ddpm_course.instructor.qa.bench_grading [-n 8] [--lesson l1_blocks] [--jobs 1 4] [--guard both]
+    python -m ddpm_course.instructor.qa.bench_grading [-n 8] [--lesson l1_blocks] [--jobs 1 4]
 
 Builds a synthetic class of N submissions of one lesson (by default the first), a mix of
 correct, buggy (the bank's known bugs in turn), untouched stubs and broken notebooks (an
 import that fails), then autogrades the same class once per worker count (default: 1 and
 the number of cores) in a fresh course folder, and prints wall time and notebooks per
 minute, start-up included (worker start, gradebook, feedback, reports): what an instructor waits.
-`--guard both` grades each class twice in a row, without and with the integrity guard: what it costs.
+Each notebook runs in the executor sandbox this machine offers (grading/sandbox.py), which it names.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.grading import grade
+from ddpm_course.instructor.grading import grade, sandbox
 from ddpm_course.instructor.qa import bank
 
 
@@ -47,13 +47,13 @@ def synthetic_class(root: Path, lesson: str, n: int) -> dict[str, str]:
     return kinds
 
 
-def bench(lesson: str, n: int, jobs: int, guard: bool = True) -> tuple[float, list]:
+def bench(lesson: str, n: int, jobs: int) -> tuple[float, list]:
     """Seconds to autograde a fresh synthetic class of n notebooks with `jobs` workers, and the records."""
     with tempfile.TemporaryDirectory(prefix="ddpm-bench-") as tmp:
         root = Path(tmp)
         synthetic_class(root, lesson, n)
         start = time.perf_counter()
-        records = grade.autograde(root, jobs=jobs, guard=guard)
+        records = grade.autograde(root, jobs=jobs)
         return time.perf_counter() - start, records
 
 
@@ -63,18 +63,14 @@ def main() -> None:
     parser.add_argument("--lesson", choices=course.lessons(), default=course.lessons()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=sorted({1, grade.cores()}),
                         help=f"worker counts to compare (default: 1 and the cores, {grade.cores()})")
-    parser.add_argument("--guard", choices=("on", "off", "both"), default="on",
-                        help="the integrity guard: on (as graded), off, or both, one after the other")
     args = parser.parse_args()
-    guards = {"on": [True], "off": [False], "both": [False, True]}[args.guard]
     print(f"autograding {args.n} synthetic {args.lesson} notebooks (correct, buggy, stub, broken) "
-          f"on {grade.cores()} cores")
+          f"on {grade.cores()} cores, executor isolation: {sandbox.isolation()}")
     for jobs in args.jobs:
-        for guard in guards:
-            seconds, records = bench(args.lesson, args.n, jobs, guard)
-            scores = " ".join(f"{r.score:g}" for r in sorted(records, key=lambda r: r.student))
-            print(f"jobs={jobs} guard {'on ' if guard else 'off'}: {seconds:6.1f} s, "
-                  f"{60 * args.n / seconds:5.1f} notebooks/minute  (scores: {scores})", flush=True)
+        seconds, records = bench(args.lesson, args.n, jobs)
+        scores = " ".join(f"{r.score:g}" for r in sorted(records, key=lambda r: r.student))
+        print(f"jobs={jobs}: {seconds:6.1f} s, {60 * args.n / seconds:5.1f} notebooks/minute  (scores: {scores})",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,107 @@
+"""The honest bank: correct notebooks with the unusual but legitimate code students write, each of which must keep
+every point on every route (tests/test_habits.py grades them through the real grading).
+
+Each habit is a few cells added to a correct submission (bank.submission) of a lesson: after its imports, or
+right after an exercise's answer; a habit may also copy a cell as a student would (Jupyter keeps the copy's
+metadata, nbgrader#1083).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import nbformat
+
+from ddpm_course.instructor import course
+from ddpm_course.instructor.qa import bank
+
+TAG = "added"
+
+
+@dataclass(frozen=True)
+class Habit:
+    """Cells of honest code; `at`: "start" (after the imports) or "end" (after the last cell);
+    `copy`: also paste a copy of the first graded check cell ("check") or answer cell ("answer") below it."""
+    name: str
+    cells: tuple[str, ...] = ()
+    at: str = "start"
+    copy: str = ""
+    lesson: str = course.lessons()[0]
+
+
+HABITS = [
+    Habit("autoreload 2, the most common first cell", ("%load_ext autoreload\n%autoreload 2",)),
+    Habit("autoreload 1 with %aimport", ("%load_ext autoreload\n%autoreload 1\n%aimport einops",)),
+    Habit("a check cell copied and pasted (the same grade_id and cell id twice)", copy="check"),
+    Habit("an answer cell copied and pasted", copy="answer"),
+    Habit("torch.set_default_device('cpu')", ("import torch\ntorch.set_default_device('cpu')",)),
+    Habit("the profiler: %prun and %timeit", ("x = torch.randn(2, 6, 5, 7)",
+                                              "%prun -q -l 5 GroupNorm(3, 6)(x)", "%timeit -n 2 -r 1 swish(x)"),
+          at="end"),
+    Habit("gradients switched off for exploring: torch.set_grad_enabled(False)", ("torch.set_grad_enabled(False)",)),
+    Habit("inference_mode and no_grad in exploration", ("with torch.inference_mode():\n    torch.randn(3).exp()",
+                                                        "@torch.no_grad()\ndef look(x):\n    return x * 2\nlook(1)")),
+    Habit("a background thread still running", ("""\
+import threading, time
+ticks = []
+
+
+def tick():
+    while True:
+        ticks.append(time.time())
+        time.sleep(0.05)
+
+
+threading.Thread(target=tick, daemon=True).start()""",)),
+    Habit("the garbage collector run by hand, then disabled", ("import gc\ngc.collect()\ngc.disable()",)),
+    Habit("%%capture and %%time cells", ("%%capture captured\nprint('not shown')", "%%time\nsum(range(1000))")),
+    Habit("a helper module written with %%writefile and imported", (
+        "%%writefile my_helpers.py\ndef double(x):\n    return 2 * x\n", "from my_helpers import double\ndouble(3)")),
+    Habit("shell commands: !ls, !pip list", ("!ls\n!pip list 2>/dev/null | head -3",)),
+    Habit("%matplotlib inline and a figure", ("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+                                              "plt.plot([1, 2, 3])\nplt.show()",)),
+    Habit("torch.set_default_dtype(torch.float64)", ("torch.set_default_dtype(torch.float64)",)),
+    Habit("threads and seeds set by hand", ("torch.set_num_threads(2)\ntorch.manual_seed(1234)\n"
+                                            "import random\nrandom.seed(0)",)),
+    Habit("warnings silenced, environment and recursion limit changed", (
+        "import os, sys, warnings\nwarnings.simplefilter('ignore')\nos.environ['MY_SETTING'] = '1'\n"
+        "sys.setrecursionlimit(5000)",)),
+    Habit("top-level await", ("import asyncio\nawait asyncio.sleep(0)",)),
+    Habit("an exploration cell that raises", ("undefined_name + 1",)),
+    Habit("IPython's own magics: %who, %env, %pwd, %history", ("%who\n%env MY_VARIABLE=1\n%pwd\n%history -l 2",)),
+    Habit("lots of printing", ("for i in range(3000):\n    print('line', i)",)),
+    Habit("tqdm bars and a tiny training loop", ("""\
+from tqdm import tqdm
+probe = nn.Linear(4, 4)
+optimizer = torch.optim.AdamW(probe.parameters(), lr=1e-3)
+for _ in tqdm(range(3)):
+    loss = probe(torch.randn(2, 4)).pow(2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()""",)),
+    Habit("lesson 2: its own modules, deepcopy and hooks", ("""\
+import copy
+block = ResidualBlock(8, 8, 16, 2)
+twin = copy.deepcopy(block)
+handle = twin.register_forward_hook(lambda module, args, out: None)
+twin(torch.randn(1, 8, 4, 4), torch.randn(1, 16)).shape""",), at="end", lesson=course.lessons()[1]),
+    Habit("lesson 3: gradients off from the start, and a schedule in float64 at the end", (
+        "torch.set_grad_enabled(False)",), lesson=course.lessons()[2]),
+]
+
+
+def _added(code: str):
+    return nbformat.v4.new_code_cell(code, metadata={"tags": [TAG]})
+
+
+def honest(habit: Habit):
+    """A correct submission of the habit's lesson with the habit in it."""
+    notebook = bank.submission(habit.lesson)
+    cells = notebook.cells
+    at = len(cells) if habit.at == "end" else next(i for i, c in enumerate(cells) if course.is_export(c)) + 1
+    cells[at:at] = [_added(code) for code in habit.cells]
+    if habit.copy:
+        kind = course.is_graded_test if habit.copy == "check" else course.is_answer
+        index = next(i for i, c in enumerate(cells) if kind(c))
+        cells.insert(index + 1, copy.deepcopy(cells[index]))  # metadata and id included, as Jupyter pastes it
+    return notebook
