@@ -44,7 +44,7 @@ SYSTEM_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitc
               "alternatives", "fonts")
 
 
-def _bwrap_base() -> list[str]:
+def bwrap_base() -> list[str]:
     """bubblewrap with the system's programs and libraries and the Python that grades, read-only."""
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev",
             "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
@@ -72,7 +72,7 @@ def isolation() -> str:
     if chosen in ISOLATIONS:
         return chosen
     if shutil.which("bwrap"):
-        probe = subprocess.run([*_bwrap_base(), sys.executable, "-c", "pass"], capture_output=True)
+        probe = subprocess.run([*bwrap_base(), sys.executable, "-c", "pass"], capture_output=True)
         if probe.returncode == 0:
             return "bwrap"
     if os.geteuid() == 0 and shutil.which("setpriv"):
@@ -114,7 +114,6 @@ class SandboxedKernelManager(LimitedKernelManager):
         env |= {"PYTHONPATH": self._inside(self.tree), "HOME": SANDBOX_HOME if isolation() == "bwrap" else self.work,
                 "MPLCONFIGDIR": f"{SANDBOX_HOME if isolation() == 'bwrap' else self.work}/.matplotlib",
                 "PYTHONNOUSERSITE": "1"}
-        env.pop("JPY_PARENT_PID", None)  # its parent is out of sight in its own process tree
         kwargs["env"] = env
         kwargs["cwd"] = self.work
         await super().start_kernel(**kwargs)
@@ -127,9 +126,10 @@ class SandboxedKernelManager(LimitedKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         kind = isolation()
         if kind == "bwrap":
-            return [*_bwrap_base(), "--ro-bind", self.tree, TREE, "--bind", self.runtime, self.runtime,
+            return [*bwrap_base(), "--ro-bind", self.tree, TREE, "--bind", self.runtime, self.runtime,
                     "--bind", self.work, WORK, "--chdir", WORK, "--setenv", "HOME", SANDBOX_HOME,
-                    "--unsetenv", "JPY_PARENT_PID", *cmd]
+                    # its parent is out of sight in its own process tree: 1 tells ipykernel not to watch for it
+                    "--setenv", "JPY_PARENT_PID", "1", *cmd]
         if kind == "uid":
             return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
                     "--inh-caps=-all", "--bounding-set=-all", *cmd]

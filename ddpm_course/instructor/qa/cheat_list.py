@@ -362,16 +362,22 @@ else:
     def {subject}(*args, **kwargs):
         os._exit(0)""", lessons=FIRST, alone=True),
     Cheat("the check held up forever", """\
+import time
 _Original = {subject}
+
+
+def _forever():
+    while True:
+        time.sleep(0.1)  # asleep, so that it holds up its own grading and no other
+
+
 if isinstance(_Original, type):
     class {subject}(_Original):
         def __init__(self, *args, **kwargs):
-            while True:
-                pass
+            _forever()
 else:
     def {subject}(*args, **kwargs):
-        while True:
-            pass""", lessons=FIRST, alone=True),
+        _forever()""", lessons=FIRST, alone=True),
     Cheat("a result too large for the wire, and memory exhausted", """\
 import torch
 _Original = {subject}
