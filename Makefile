@@ -39,6 +39,9 @@ NBGRADER_EXCHANGE_LAB := @jupyter/nbgrader:assignment-list @jupyter/nbgrader:cou
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "$(VENV) has $$($(PY) -V)," \
+		"the course needs 3.11+ (nbgrader 0.9.6, matplotlib 3.11): rm -rf $(VENV), then make PYTHON=python3.11 ..."; \
+		exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	$(BIN)/jupyter server extension disable --sys-prefix $(NBGRADER_EXCHANGE_SERVER) >/dev/null 2>&1
 	$(BIN)/jupyter labextension disable --level=sys_prefix $(NBGRADER_EXCHANGE_LAB) >/dev/null 2>&1

@@ -13,7 +13,7 @@ Files = dict[str, Path | str]
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 # How a student sets up the course's environment, in a README: the notebook to open goes in {open}.
-STUDENT_SET_UP = """## Set up (Python 3.10+)
+STUDENT_SET_UP = """## Set up (Python 3.11+)
 
     python -m venv .venv
     .venv/bin/pip install -r requirements.txt -e .      # Windows: .venv\\Scripts\\pip ...
