@@ -14,13 +14,13 @@ zip directly is a few lines of PEP 427, and gives the same bytes for the same fi
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import zipfile
 from pathlib import Path
 
 from ddpm_course.instructor import course, roles
+from ddpm_course.instructor.platforms.files import lesson_arguments
 
 TAG = "py3-none-any"  # pure Python, any interpreter: the file name's tag (course.student_package_wheel)
 TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest date: the same files give the same wheel
@@ -68,11 +68,7 @@ def build(lesson: str, into: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lesson", choices=course.lessons(), default=course.lessons()[-1],
-                        help="the lesson the package is for (default: the last of the course)")
-    parser.add_argument("--into", type=Path, default=course.ROOT / "dist", help="output folder (default: dist/)")
-    args = parser.parse_args()
+    args = lesson_arguments(__doc__, "the lesson the package is for")
     path = build(args.lesson, args.into)
     print(f"{path}: {len(contents(args.lesson))} files, {path.stat().st_size / 1024:.0f} KiB\n"
           f"Host it where students can download it, and set [tool.ddpm-course] colab-install in pyproject.toml to "
