@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # tools come first on PATH. The course's own tooling asks alembic in-process (nbgrader_api.alembic_head).
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv lab test test-fast lint release grade autograde pytest-grade progress collect student-bundle \
+.PHONY: help venv lab test test-fast lint release grade autograde pytest-grade progress collect student-bundle student-package \
 	gradescope github-classroom bench-grading bench clean
 
 help:
@@ -25,6 +25,8 @@ help:
 	@echo "make progress [NB=path.ipynb]   students: every exercise of notebooks/, passed or not (visible checks)"
 	@echo "make collect LESSON=name     LMS download in downloaded/<lesson>/archive/ -> submitted/"
 	@echo "make student-bundle [LESSON=name]   dist/ddpm-course-<lesson>.zip: what students need, no answers"
+	@echo "make student-package [LESSON=name]  dist/ddpm_course-<version>+<lesson>-py3-none-any.whl: the bundle's"
+	@echo "                             package as a wheel, for a graded class's Colab cell ([tool.ddpm-course])"
 	@echo "make gradescope LESSON=name  dist/gradescope-<lesson>.zip: a Gradescope autograder"
 	@echo "make github-classroom LESSON=name [GRADER_REPO=owner/name]   dist/github-classroom-<lesson>/:"
 	@echo "                             a GitHub Classroom template, and its private grader (-grader/)"
@@ -39,6 +41,9 @@ NBGRADER_EXCHANGE_LAB := @jupyter/nbgrader:assignment-list @jupyter/nbgrader:cou
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "$(VENV) has $$($(PY) -V)," \
+		"the course needs 3.11+ (nbgrader 0.9.6, matplotlib 3.11): rm -rf $(VENV), then make PYTHON=python3.11 ..."; \
+		exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	$(BIN)/jupyter server extension disable --sys-prefix $(NBGRADER_EXCHANGE_SERVER) >/dev/null 2>&1
 	$(BIN)/jupyter labextension disable --level=sys_prefix $(NBGRADER_EXCHANGE_LAB) >/dev/null 2>&1
@@ -91,6 +96,9 @@ collect: $(STAMP)
 
 student-bundle: $(STAMP)
 	$(PY) -m ddpm_course.instructor.platforms.student_bundle $(if $(LESSON),--lesson $(LESSON))
+
+student-package: $(STAMP)
+	$(PY) -m ddpm_course.instructor.platforms.student_package $(if $(LESSON),--lesson $(LESSON))
 
 gradescope: $(STAMP)
 	@test -n "$(LESSON)" || { echo "usage: make gradescope LESSON=<lesson>"; exit 2; }

@@ -2,10 +2,12 @@
 
 nbgrader marks an answer cell `solution` and a check cell `grade` (and not `solution`); the maintainers tag
 the cells that make the reference code `export`. A check grades the exercise of the answer cell above it.
-The students' tools (progress.py) and the instructor's (course.py and what reads it) share these readings.
+The students' tools (progress.py) and the instructor's (course.py and what reads it) share these readings,
+and the visible grading puts the released check cells back before it runs a notebook (restore_checks).
 """
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 
@@ -46,6 +48,22 @@ def check_cells(notebook) -> list[CheckCell]:
             meta = cell.metadata["nbgrader"]
             found.append(CheckCell(index, meta["grade_id"], meta.get("points", 0), exercise))
     return found
+
+
+def restore_checks(notebook, release) -> None:
+    """Put the check cells of the released notebook `release` back into `notebook`, in place, as nbgrader restores
+    locked cells: each cell that carries the grade_id of a check of the release becomes that check cell again,
+    code, type and metadata (a check replaced by `pass` runs the real check; copies of it all do). A check the
+    notebook lacks stays missing, and scores 0."""
+    checks = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if is_graded_test(c)}
+    for index, cell in enumerate(notebook.cells):
+        original = checks.get(grade_id(cell))
+        if original is not None:
+            restored = copy.deepcopy(original)
+            restored.outputs, restored.execution_count = [], None
+            if "id" in cell:
+                restored.id = cell.id
+            notebook.cells[index] = restored
 
 
 def errors(cell) -> list:

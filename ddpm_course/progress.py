@@ -10,7 +10,7 @@ so a pass here is a good sign, not a grade. Lesson 4 runs in quick mode on synth
 (DDPM_COURSE_QUICK=1, DDPM_COURSE_FIXTURE=1, unless you set them), as grading does.
 
 Works from the student bundle alone; `python -m pytest -p ddpm_course.pytest_grading --checks visible`
-runs the same thing as one pytest test per check.
+runs the same thing as one pytest test per check, with the released check cells put back first.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from ddpm_course.cells import check_cells, error_message, errors
+from ddpm_course.cells import check_cells, error_message, errors, restore_checks
 from ddpm_course.grading_kernel import ENVIRONMENT, TIMEOUT
 
 
@@ -52,14 +52,17 @@ def error_of(cell, timeout: int) -> str:
     return error_message(found[0])
 
 
-def run_visible(path: Path, timeout: int = TIMEOUT) -> list[Check]:
+def run_visible(path: Path, timeout: int = TIMEOUT, release=None) -> list[Check]:
     """Run a notebook top to bottom in a fresh kernel, in its own folder; return each check cell's outcome.
-    Raises ValueError when the file is not a readable notebook."""
+    Given the released notebook `release`, its check cells are put back first (cells.restore_checks), as the
+    visible grading does. Raises ValueError when the file is not a readable notebook."""
     try:
         notebook = nbformat.read(path, as_version=4)
     except Exception as err:  # whatever the file is, the student must hear why it cannot run
         raise ValueError(f"{path.name} is not a readable notebook ({type(err).__name__}: "
                          f"{str(err).strip().splitlines()[0][:200] if str(err).strip() else ''})") from None
+    if release is not None:
+        restore_checks(notebook, release)
     client = NotebookClient(notebook, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
                             kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])  # its start-up warnings are noise here

@@ -8,7 +8,11 @@ course's own grading, `ddpm_course.instructor.grading.grade` (nbgrader restores 
 hidden tests, in kernels with the limits of `make autograde`), and each test reports its cell: the scores
 are `make grade`'s. It needs the instructor's copy of the package, which students do not get.
 --checks visible (students; GitHub Classroom without the hidden checks): each notebook runs in a fresh
-kernel (`ddpm_course.progress`), and a test passes when its check cell ran without an error.
+kernel (`ddpm_course.progress`), and a test passes when its check cell ran without an error. As nbgrader
+restores locked cells, the check cells of the released notebook go back in first, by grade_id (a check
+replaced by `pass` runs the real check; a deleted one scores 0): the release is --release, or else
+notebooks/<lesson>/<lesson>.ipynb beside the package (the student bundle, the Classroom template) or in
+the current folder, <lesson> being the notebook's name or its folder's.
 
 Each test carries its cell's `points` and `score` as properties (`--junitxml` writes them) and fails
 with the message the student sees under the cell, without a traceback; pytest exits 0 only when every
@@ -28,6 +32,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import ddpm_course
 from ddpm_course import progress
 from ddpm_course.cells import check_cells
 
@@ -52,7 +57,7 @@ def instructor(module: str):
                                 "of the course has; here, use --checks visible") from None
 
 
-def cells_of_lesson(path: Path) -> dict[str, float]:
+def cells_of_lesson(path: Path, config: pytest.Config) -> dict[str, float]:
     """--checks all: the graded cells of the notebook's lesson, deleted ones included (they score 0)."""
     try:
         lesson = instructor("grading.grade").lesson_of(path)
@@ -61,13 +66,27 @@ def cells_of_lesson(path: Path) -> dict[str, float]:
     return instructor("course").points(lesson)
 
 
-def cells_of_notebook(path: Path) -> dict[str, float]:
-    """--checks visible: the check cells the notebook holds."""
+def released(path: Path, config: pytest.Config) -> nbformat.NotebookNode:
+    """--checks visible: the released notebook of `path`'s lesson (see the module's docstring). Raises ValueError,
+    naming where it looked, when there is none: without it, a check cell the student edited would grade itself."""
+    given = config.getoption("release")
+    roots = dict.fromkeys([Path(ddpm_course.__file__).resolve().parents[1], Path.cwd()])
+    candidates = [given] if given else [root / "notebooks" / name / f"{name}.ipynb"
+                                        for root in roots for name in dict.fromkeys([path.stem, path.parent.name])]
+    found = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if found is None:
+        raise ValueError("visible grading puts the released check cells back first, and found no released notebook "
+                         f"(looked for {', '.join(map(str, candidates))}): name it with --release PATH")
     try:
-        notebook = nbformat.read(path, as_version=4)
-    except Exception as err:  # anything unreadable is the student's file: say so, as a collection error
-        raise ValueError(f"{path.name} is not a readable notebook ({type(err).__name__})") from None
-    return {c.grade_id: float(c.points) for c in check_cells(notebook)}
+        return nbformat.read(found, as_version=4)
+    except Exception as err:
+        raise ValueError(f"the released notebook {found} is not readable ({type(err).__name__})") from None
+
+
+def cells_of_release(path: Path, config: pytest.Config) -> dict[str, float]:
+    """--checks visible: the check cells of the released notebook, those the student deleted included (they score
+    0), with the release's points."""
+    return {c.grade_id: float(c.points) for c in check_cells(released(path, config))}
 
 
 def grade_all(paths: list[Path], config: pytest.Config) -> list[Graded]:
@@ -84,12 +103,16 @@ def grade_visible(paths: list[Path], config: pytest.Config) -> list[Graded]:
     timeout = config.getoption("cell_timeout") or progress.TIMEOUT
     graded = []
     for path in paths:
-        checks = progress.run_visible(path, timeout)
+        try:
+            checks = progress.run_visible(path, timeout, released(path, config))
+        except ValueError as err:  # the student's file is no notebook: its tests fail with the reason
+            graded.append(Graded(reason=str(err)))
+            continue
         graded.append(Graded({c.grade_id: (c.points if c.passed else 0, c.output) for c in checks}))
     return graded
 
 
-MODES = {"all": (cells_of_lesson, grade_all), "visible": (cells_of_notebook, grade_visible)}
+MODES = {"all": (cells_of_lesson, grade_all), "visible": (cells_of_release, grade_visible)}
 GRADED = pytest.StashKey[dict]()
 
 
@@ -160,7 +183,7 @@ class NotebookFile(pytest.File):
 
     def collect(self):
         try:
-            cells = MODES[self.config.getoption("checks")][0](self.path)
+            cells = MODES[self.config.getoption("checks")][0](self.path, self.config)
         except ValueError as err:
             yield Ungradable.from_parent(self, name="notebook", reason=str(err))
             return
@@ -173,6 +196,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--checks", choices=tuple(MODES), default="all",
                     help="all: visible and hidden checks, through the course's grading (default); "
                          "visible: the notebook's own checks only")
+    group.addoption("--release", type=Path, help="--checks visible: the released notebook whose check cells go back "
+                                                 "into each notebook before it runs (default: notebooks/<lesson>/"
+                                                 "<lesson>.ipynb beside the package, or here)")
     group.addoption("--cell-timeout", type=int, help="seconds per cell (default: nbgrader_config.py's, 120)")
     group.addoption("--memory-mb", type=int, help="address space of each grading kernel in MiB, 0 for none "
                                                   "(--checks all; default: nbgrader_config.py's)")

@@ -34,8 +34,8 @@ def submit(root: Path, student: str, lesson: str, notebook, name: str | None = N
 
 def first_code_cell(notebook) -> int:
     """The lesson's imports: its first code cell after the Colab setup cell that `make release` adds."""
-    return next(i for i, c in enumerate(notebook.cells)
-                if c.cell_type == "code" and c.source != colab.setup_cell_source())
+    setup_cells = {colab.setup_cell_source(lesson) for lesson in course.lessons()}
+    return next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.source not in setup_cells)
 
 
 def with_new_cell(notebook, code: str):

@@ -41,3 +41,24 @@ def test_an_error_reads_as_name_and_message():
     assert cells.errors(cell) == [output]
     assert cells.error_message(output) == "CheckFailure: Demo: wrong\n  Hint: look"
     assert cells.error_message(output, "ran past the time limit") == "CheckFailure: ran past the time limit"
+
+
+def test_the_released_check_cells_go_back_by_grade_id_as_nbgrader_restores_locked_cells():
+    """Does each cell that carries a released check's grade_id become that check again (code, type, metadata,
+    no output), copies included, while a deleted check stays missing and every other cell is left alone?"""
+    release = nbformat.v4.new_notebook()
+    release.cells = [made("answer", "a_impl"), made("check", "a_values", 3), made("check", "b_values", 2)]
+    for cell, code in zip(release.cells, ("def a(): ...", "check_a(a)", "check_b(b)")):
+        cell.source = code
+    notebook = nbformat.v4.new_notebook()
+    emptied = made("check", "a_values", 30, outputs=[nbformat.v4.new_output("stream", text="passed")])
+    as_text = made("markdown")
+    as_text.metadata["nbgrader"] = {"grade": False, "solution": False, "grade_id": "a_values", "points": 0}
+    answer = made("answer", "a_impl")
+    answer.source = "def a(): return 1"
+    notebook.cells = [answer, emptied, made("code"), as_text]  # b_values deleted
+    cells.restore_checks(notebook, release)
+    assert [(c.cell_type, c.source) for c in notebook.cells] == [
+        ("code", "def a(): return 1"), ("code", "check_a(a)"), ("code", "pass"), ("code", "check_a(a)")]
+    assert [(c.grade_id, c.points) for c in cells.check_cells(notebook)] == [("a_values", 3), ("a_values", 3)]
+    assert notebook.cells[1].outputs == [] and notebook.cells[1].id == emptied.id

@@ -1,5 +1,6 @@
 """GitHub Classroom: does the template hold what a student needs and no hidden check or answer, and does its
-workflow grade with the pytest grading, every check with the secret and the visible ones without?
+workflow grade with the pytest grading, every check with the secret and the visible ones (their cells restored
+from the release) without, the secret given to the grader's checkout alone?
 
 Builds every lesson's template and grader folders (a fraction of a second each) and reads them.
 """
@@ -29,21 +30,26 @@ def texts(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file()}
 
 
+def workflow_text(lesson: str, built) -> str:
+    return (built[lesson][0] / ".github" / "workflows" / "classroom.yml").read_text()
+
+
 def steps(lesson: str, built) -> list[dict]:
-    workflow = yaml.safe_load((built[lesson][0] / ".github" / "workflows" / "classroom.yml").read_text())
-    return workflow["jobs"]["run-autograding-tests"]["steps"]
+    return yaml.safe_load(workflow_text(lesson, built))["jobs"]["run-autograding-tests"]["steps"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_template_holds_the_lessons_notebook_package_and_workflow(lesson, built):
-    """Does the template hold this lesson's notebook alone, the visible checks, the visible grading, setup files
-    and the workflow?"""
+    """Does the template hold this lesson's notebook alone (and the release's copy that visible grading restores
+    the check cells from), the visible checks, the visible grading, setup files and the workflow?"""
     names = set(texts(built[lesson][0]))
+    copy = classroom.RELEASE_COPY.format(lesson=lesson)
     needed = {f"notebooks/{lesson}/{lesson}.ipynb", f"ddpm_course/{lesson}/checks.py", "ddpm_course/progress.py",
               "ddpm_course/pytest_grading.py", "requirements.txt", "pyproject.toml", "README.md", ".gitignore",
               ".github/workflows/classroom.yml"}
     assert needed <= names
-    assert [n for n in names if n.endswith(".ipynb")] == [f"notebooks/{lesson}/{lesson}.ipynb"]
+    assert sorted(n for n in names if n.endswith(".ipynb")) == sorted([f"notebooks/{lesson}/{lesson}.ipynb", copy])
+    assert (built[lesson][0] / copy).read_bytes() == course.release_path(lesson).read_bytes()
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -72,9 +78,25 @@ def test_workflow_fetches_the_hidden_checks_only_with_the_secret(lesson, built):
     fetch = [s for s in steps(lesson, built) if s.get("with", {}).get("repository") == REPO]
     assert len(fetch) == 1
     assert fetch[0]["with"]["token"] == f"${{{{ secrets.{classroom.SECRET} }}}}"
-    assert fetch[0]["if"] == "env.GRADER_TOKEN != ''" and fetch[0]["with"]["path"] == ".grader"
-    workflow = (built[lesson][0] / ".github" / "workflows" / "classroom.yml").read_text()
-    assert f"GRADER_TOKEN: ${{{{ secrets.{classroom.SECRET} }}}}" in workflow
+    assert fetch[0]["if"] == "steps.grader.outputs.token == 'true'" and fetch[0]["with"]["path"] == ".grader"
+    probe = next(s for s in steps(lesson, built) if s.get("id") == "grader")
+    assert probe["run"] == f"echo \"token=${{{{ secrets.{classroom.SECRET} != '' }}}}\" >> \"$GITHUB_OUTPUT\""
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_token_reaches_the_graders_checkout_alone_and_no_checkout_keeps_credentials(lesson, built):
+    """Is the secret's value given to the grader's checkout step alone (no env of the workflow, job or a step holds
+    it; the probe only compares it with ''), and does every checkout leave no credentials in .git/config?"""
+    text = workflow_text(lesson, built)
+    value, probe = f"${{{{ secrets.{classroom.SECRET} }}}}", f"${{{{ secrets.{classroom.SECRET} != '' }}}}"
+    assert text.count("secrets.") == text.count(value) + text.count(probe) == 2
+    workflow = yaml.safe_load(text)
+    job = workflow["jobs"]["run-autograding-tests"]
+    holders = [s for s in job["steps"] if value in yaml.safe_dump(s)]
+    assert [s["with"].get("repository") for s in holders] == [REPO] and holders[0]["with"]["token"] == value
+    assert "secrets" not in yaml.safe_dump([workflow.get("env"), job.get("env")] + [s.get("env") for s in job["steps"]])
+    checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == 2 and all(s["with"]["persist-credentials"] is False for s in checkouts)
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -84,7 +106,9 @@ def test_workflow_grades_with_pytest_and_scores_each_graded_cell(lesson, built):
     all_steps = steps(lesson, built)
     grading = next(s for s in all_steps if s.get("name") == "Grade")["run"]
     assert "cd .grader && PYTHONPATH=\"$PWD\" " + classroom.GRADE + " --checks all" in grading
-    assert "PYTHONPATH=\"$PWD\" " + classroom.GRADE + " --checks visible" in grading
+    release = classroom.RELEASE_COPY.format(lesson=lesson)
+    assert f"PYTHONPATH=\"$PWD\" {classroom.GRADE} --checks visible --release {release} \"$NOTEBOOK\"" in grading
+    assert "if [ \"$EVERY_CHECK\" = true ]" in grading  # the token decides, not a .grader/ a student could commit
     scored = {s["id"]: s["with"] for s in all_steps if "autograding-command-grader" in s.get("uses", "")}
     assert {gid: w["max-score"] for gid, w in scored.items()} == course.points(lesson)
     assert all(w["command"] == f"python -m ddpm_course.pytest_grading {classroom.RESULTS} {gid}"

@@ -48,6 +48,24 @@ def test_zip_has_gradescopes_layout(lesson, zips):
     assert {"course/nbgrader_config.py", f"course/ddpm_course/{lesson}/hidden.py"} <= set(files)
 
 
+@pytest.mark.parametrize(("older", "venv_python"), [(True, "python3.11"), (False, "python3")])
+def test_setup_makes_its_venv_with_python_3_11_or_later(older, venv_python, tmp_path):
+    """Does setup.sh make the venv with the image's python3 where it is 3.11+, and install and use python3.11
+    where it is older (Ubuntu 22.04's 3.10)? Run up to its pip installs, with stand-ins for apt-get and the
+    Pythons that log their calls."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name, code in (("apt-get", 0), ("python3", int(older)), ("python3.11", 0)):  # python3 -c: is it too old?
+        (tools / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{tmp_path}/calls"\nexit {code}\n')
+        (tools / name).chmod(0o755)
+    until_pip = gradescope.SETUP.split('"$ROOT/venv/bin/pip"')[0]
+    subprocess.run(["bash", "-c", until_pip], env={"PATH": f"{tools}:/usr/bin:/bin", "AUTOGRADER_ROOT": str(tmp_path)},
+                   check=True, timeout=30)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert f"{venv_python} -m venv {tmp_path}/venv" in calls
+    assert any(c.startswith("apt-get install") and "python3.11-venv" in c for c in calls) == older
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_zip_holds_no_answer_but_the_references_the_hidden_checks_need(lesson, zips):
     """Is no line of an answer in any notebook of the zip, and are the reference modules of the lesson and

@@ -3,13 +3,15 @@ student's message alone?
 
 The plumbing (tests, points, exit code, failure text, one grading per session) runs in-process with a
 stand-in grader, in a fraction of a second; one slow run grades a correct, a buggy and an unreadable
-notebook for real, as `make pytest-grade` does, while `make grade`'s batch (conftest.py) grades them beside it.
+notebook for real, as `make pytest-grade` does, while `make grade`'s batch (conftest.py) grades them beside it;
+another grades, with the visible checks, the solution and a release whose check cells say `pass`.
 """
 from __future__ import annotations
 
 import logging
 import subprocess
 import sys
+import types
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -128,6 +130,39 @@ def test_checks_all_without_the_instructors_package_points_to_visible(monkeypatc
         pytest_grading.instructor("grading.grade")
 
 
+def test_visible_grading_tests_every_released_check_deleted_ones_included(pytester, stand_in):
+    """In visible mode, is each check cell of the released notebook a test, with the release's points, even where
+    the student deleted the cell or changed its points?"""
+    path = notebook_in(pytester, "ok")
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells = [c for c in notebook.cells if course.grade_id(c) != "swish_values"]
+    next(c for c in notebook.cells if course.is_graded_test(c)).metadata["nbgrader"]["points"] = 100
+    nbformat.write(notebook, path)
+    result = pytester.runpytest_inprocess(*PLUGIN, "--checks=visible", "--collect-only", "-q", str(path))
+    assert [line.split("::")[-1] for line in result.outlines if "::" in line] == list(POINTS)
+    no_options = types.SimpleNamespace(getoption=lambda name: None)
+    assert pytest_grading.cells_of_release(path, no_options) == POINTS
+
+
+def test_visible_grading_finds_the_release_by_the_folder_of_a_misnamed_notebook(pytester):
+    """Is the release of a notebook that is not named after its lesson found by its folder's name?"""
+    path = pytester.path / FIRST / "homework.ipynb"
+    path.parent.mkdir()
+    nbformat.write(course.read(course.release_path(FIRST)), path)
+    result = pytester.runpytest_inprocess(*PLUGIN, "--checks=visible", "--collect-only", "-q", str(path))
+    assert [line.split("::")[-1] for line in result.outlines if "::" in line] == list(POINTS)
+
+
+def test_visible_grading_without_a_released_notebook_says_where_it_looked(pytester):
+    """With no released notebook to restore the check cells from, does the notebook fail one test that says so
+    and names --release, rather than let its own check cells grade it?"""
+    path = notebook_in(pytester, "ok")
+    missing = pytester.path / "nowhere.ipynb"
+    result = pytester.runpytest_inprocess(*PLUGIN, "--checks=visible", f"--release={missing}", str(path))
+    result.assert_outcomes(failed=1)
+    assert "found no released notebook" in result.stdout.str() and "--release PATH" in result.stdout.str()
+
+
 @pytest.mark.parametrize(("grade_id", "ok", "says"), [("swish_values", True, "swish_values: passed (2 points)"),
                                                       ("groupnorm_values", False, MESSAGE),
                                                       ("no_such_values", False, "no_such_values was not graded")])
@@ -183,3 +218,22 @@ def test_pytest_grading_exits_1_when_a_cell_fails_and_runs_the_hidden_checks(gra
     """Does pytest exit 1 for a class with failures, and fail the bug only hidden checks see by its hidden case?"""
     assert graded["returncode"] == 1, graded["stdout"]
     assert "failed a hidden case" in graded["cases"][("buggy", "groupnorm_values")].find("failure").get("message")
+
+
+@pytest.mark.slow
+def test_visible_grading_restores_check_cells_replaced_by_pass(pytester):
+    """Graded with the visible checks, does the release with every check cell replaced by `pass` score what the
+    untouched release scores (0, "not implemented yet", on every cell), while the solution keeps full marks?"""
+    paths = first_lesson_kinds(pytester.path, ("correct", "stub"))
+    emptied = nbformat.read(paths["stub"], as_version=4)
+    for cell in emptied.cells:
+        if course.is_graded_test(cell):
+            cell.source = "pass"
+    nbformat.write(emptied, paths["stub"])
+    out = pytester.path / "out.xml"
+    pytester.runpytest_inprocess(*PLUGIN, "--checks=visible", f"--release={course.release_path(FIRST)}",
+                                 *map(str, paths.values()), f"--junitxml={out}")
+    cases = junit_cases(out)
+    assert {gid: properties(cases[("correct", gid)])["score"] for gid in POINTS} == POINTS
+    assert {gid: properties(cases[("stub", gid)])["score"] for gid in POINTS} == dict.fromkeys(POINTS, 0)
+    assert all("not implemented yet" in cases[("stub", gid)].find("failure").get("message") for gid in POINTS)

@@ -125,4 +125,4 @@ def test_release_opens_with_a_colab_link_and_the_colab_setup_cell(lesson):
     cells = course.read(course.release_path(lesson)).cells
     assert colab.colab_url(lesson) in cells[0].source
     first_code = next(cell for cell in cells if cell.cell_type == "code")
-    assert first_code.source == colab.setup_cell_source()
+    assert first_code.source == colab.setup_cell_source(lesson)

@@ -7,6 +7,7 @@ the students' tools share; the tooling reads it here, beside the notebooks it ap
 from __future__ import annotations
 
 import functools
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 RELEASE = ROOT / "notebooks"
 PACKAGE = ROOT / "ddpm_course"
+PYPROJECT = ROOT / "pyproject.toml"
 SOLUTION_DELIMITERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_DELIMITERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 # The course order, declared here once: each lesson has solutions/<name>/<name>.ipynb and ddpm_course/<name>/.
@@ -52,6 +54,23 @@ def release_path(lesson: str, release_dir: Path = RELEASE) -> Path:
 
 def reference_path(lesson: str) -> Path:
     return PACKAGE / lesson / "reference.py"
+
+
+def pyproject() -> dict:
+    """pyproject.toml, parsed: the package's metadata, and the course's settings under [tool.ddpm-course]."""
+    return tomllib.loads(PYPROJECT.read_text())
+
+
+def student_package_version(lesson: str) -> str:
+    """The version of the lesson's student package (`make student-package`): the project's, with the lesson as
+    its local label, `0.1.0+l2unet` (PEP 440 allows no `_` there)."""
+    return f"{pyproject()['project']['version']}+{lesson.replace('_', '')}"
+
+
+def student_package_wheel(lesson: str) -> str:
+    """The file name of the lesson's student package: what a graded class's Colab setup cell installs (colab.py)
+    is what platforms/student_package.py writes."""
+    return f"ddpm_course-{student_package_version(lesson)}-py3-none-any.whl"
 
 
 def read(path: Path) -> nbformat.NotebookNode:

@@ -7,13 +7,16 @@ Writes two folders:
   repository, which every student gets a copy of: the student bundle's files (the role table's, so no
   hidden check and no answer of this lesson or a later one) with this lesson's notebook only, a
   README for students, and .github/workflows/classroom.yml, which grades the notebook on every push
-  with `ddpm_course.pytest_grading` and reports a score per graded cell to GitHub Classroom;
+  with `ddpm_course.pytest_grading` and reports a score per graded cell to GitHub Classroom, and
+  .github/classroom/<lesson>.ipynb, a copy of the release that the visible-only grading restores the
+  check cells from (the notebook itself is the student's to edit);
 - dist/github-classroom-<lesson>-grader/: the grader folder of the lesson (grader_folder.py: hidden checks and
   reference solutions, no solution notebook), for a *private* repository, by default
   <owner of the course's repository>/ddpm-course-grader-<lesson>.
 The workflow fetches the grader repository with the secret DDPM_GRADER_TOKEN and runs every check;
-where the secret is not set, it runs the visible checks alone. README, "Grading platforms", says what
-each option keeps secret.
+where the secret is not set, it runs the visible checks alone. Only the step that checks the grader out
+is given the token, and no checkout leaves its credentials in .git/config: the student's code, which
+runs in a later step, finds neither. README, "Grading platforms", says what each option keeps secret.
 """
 from __future__ import annotations
 
@@ -27,12 +30,16 @@ from ddpm_course.instructor.platforms import grader_folder, student_bundle
 from ddpm_course.instructor.platforms.files import PROGRESS, STUDENT_SET_UP, torch_cpu_install, write_tree
 
 SECRET = "DDPM_GRADER_TOKEN"
+RELEASE_COPY = ".github/classroom/{lesson}.ipynb"
 GRADE = "python -m pytest -p ddpm_course.pytest_grading -p no:cacheprovider"
 RESULTS = "grading.xml"
 
 WORKFLOW = """# Written by `make github-classroom LESSON={lesson}`: grades {notebook} on every push.
 # Every check runs when the secret {secret} is set: a read-only token of the private repository
-# {grader_repo}, which holds the hidden checks. Without it, the visible checks alone run.
+# {grader_repo}, which holds the hidden checks.
+# Without it, the visible checks alone run, the check cells of {release} put back first.
+# The token goes to the step that checks the grader out, and no checkout keeps credentials in .git/config:
+# the notebook's code finds neither.
 # Students can edit this file: the course README ("Grading platforms") says what that exposes.
 name: Autograding Tests
 "on": [push, workflow_dispatch, repository_dispatch]
@@ -47,17 +54,23 @@ jobs:
     timeout-minutes: 30
     env:
       NOTEBOOK: {notebook}
-      GRADER_TOKEN: ${{{{ secrets.{secret} }}}}
     steps:
       - name: Check out the submission
         uses: actions/checkout@v4
+        with:
+          persist-credentials: false
+      - name: Is the grader token set?
+        id: grader
+        # a step's `if` cannot read secrets: this step learns whether it is set, and never holds it
+        run: echo "token=${{{{ secrets.{secret} != '' }}}}" >> "$GITHUB_OUTPUT"
       - name: Check out the hidden checks
-        if: env.GRADER_TOKEN != ''
+        if: steps.grader.outputs.token == 'true'
         uses: actions/checkout@v4
         with:
           repository: {grader_repo}
           token: ${{{{ secrets.{secret} }}}}
           path: .grader
+          persist-credentials: false
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
@@ -66,13 +79,15 @@ jobs:
           {install_torch}
           pip install --quiet -r requirements.txt
       - name: Grade
+        env:
+          EVERY_CHECK: ${{{{ steps.grader.outputs.token }}}}
         run: |
-          if [ -d .grader ]; then
+          if [ "$EVERY_CHECK" = true ]; then
             # every check, through the course's own grading, with the grader's package
             cd .grader && PYTHONPATH="$PWD" {grade} --checks all "../$NOTEBOOK" --junitxml=../{results} || true
           else
-            # the notebook's visible checks, with this repository's package
-            PYTHONPATH="$PWD" {grade} --checks visible "$NOTEBOOK" --junitxml={results} || true
+            # the notebook's visible checks, their cells restored from the release, with this repository's package
+            PYTHONPATH="$PWD" {grade} --checks visible --release {release} "$NOTEBOOK" --junitxml={results} || true
           fi
 {cells}      - name: Autograding Reporter
         uses: classroom-resources/autograding-grading-reporter@v1
@@ -132,14 +147,14 @@ def workflow(lesson: str, grader_repo: str) -> str:
     cells = "".join(CELL.format(grade_id=gid, points=f"{pts:g}", results=RESULTS) for gid, pts in points.items())
     reports = "".join(f'          {gid.upper()}_RESULTS: "${{{{ steps.{gid}.outputs.result }}}}"\n' for gid in points)
     return WORKFLOW.format(lesson=lesson, notebook=course.release_path(lesson).relative_to(course.ROOT).as_posix(),
-                           secret=SECRET, grader_repo=grader_repo, grade=GRADE, results=RESULTS, cells=cells,
-                           reports=reports, runners=",".join(points),
+                           release=RELEASE_COPY.format(lesson=lesson), secret=SECRET, grader_repo=grader_repo,
+                           grade=GRADE, results=RESULTS, cells=cells, reports=reports, runners=",".join(points),
                            install_torch=torch_cpu_install("pip", "requirements.txt"))
 
 
 def contents(lesson: str, grader_repo: str) -> dict[str, Path | str]:
     """Path inside the template -> file of the repository, or text: the bundle's files of the lesson, with
-    its own notebook only, then the README, .gitignore and workflow."""
+    its own notebook only, then the README, .gitignore, workflow and the release's copy it restores from."""
     prefix = f"{student_bundle.bundle_name(lesson)}/"
     bundled = student_bundle.contents(lesson)
     found: dict[str, Path | str] = {name.removeprefix(prefix): path for name, path in bundled.items()
@@ -150,6 +165,7 @@ def contents(lesson: str, grader_repo: str) -> dict[str, Path | str]:
                                        progress=PROGRESS.format(notebooks=f" {notebook}"))
     found[".gitignore"] = GITIGNORE
     found[".github/workflows/classroom.yml"] = workflow(lesson, grader_repo)
+    found[RELEASE_COPY.format(lesson=lesson)] = course.release_path(lesson)
     return found
 
 

@@ -1,11 +1,15 @@
 """What leaves the instructor's machine is a set of files, path inside -> file of the repository or text,
 written as a folder (GitHub Classroom, the grader folder) or a zip (the student bundle, Gradescope); and
-the pieces that what students and graders read and run share: the set-up steps, torch's CPU install.
+the pieces that what students and graders read and run share: the set-up steps, torch's CPU install; and
+the command line of the builders of what students get for a lesson (the bundle, the package).
 """
 from __future__ import annotations
 
+import argparse
 import zipfile
 from pathlib import Path
+
+from ddpm_course.instructor import course
 
 Files = dict[str, Path | str]
 
@@ -13,7 +17,7 @@ Files = dict[str, Path | str]
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 # How a student sets up the course's environment, in a README: the notebook to open goes in {open}.
-STUDENT_SET_UP = """## Set up (Python 3.10+)
+STUDENT_SET_UP = """## Set up (Python 3.11+)
 
     python -m venv .venv
     .venv/bin/pip install -r requirements.txt -e .      # Windows: .venv\\Scripts\\pip ...
@@ -51,3 +55,12 @@ def write_zip(files: Files, target: Path, executables: tuple[str, ...] = ()) -> 
             info.external_attr = (0o100755 if name in executables else 0o100644) << 16
             archive.writestr(info, source.read_bytes() if isinstance(source, Path) else source)
     return target
+
+
+def lesson_arguments(doc: str, lesson_help: str) -> argparse.Namespace:
+    """The command line of a builder of what students get: --lesson (default: the last) and --into (dist/)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lesson", choices=course.lessons(), default=course.lessons()[-1],
+                        help=f"{lesson_help} (default: the last of the course)")
+    parser.add_argument("--into", type=Path, default=course.ROOT / "dist", help="output folder (default: dist/)")
+    return parser.parse_args()

@@ -4,8 +4,8 @@
     python -m ddpm_course.instructor.platforms.gradescope run --lesson NAME [--root /autograder]   # in the container
 
 dist/gradescope-<lesson>.zip is Gradescope's layout:
-- setup.sh: run once when Gradescope builds the image; installs the pinned requirements into
-  $AUTOGRADER_ROOT/venv (torch from its CPU wheel index: the graders have no GPU);
+- setup.sh: run once when Gradescope builds the image; installs Python 3.11+ and the pinned requirements
+  into $AUTOGRADER_ROOT/venv (torch from its CPU wheel index: the graders have no GPU);
 - run_autograder: run once per submission; grades $AUTOGRADER_ROOT/submission/ with `run` below;
 - course/: the grader folder of the lesson (grader_folder.py): the package with its hidden checks and
   reference solutions, a grading source, no solution notebook. Gradescope never shows an
@@ -38,7 +38,14 @@ set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 COURSE="$ROOT/source/course"
 apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip
-python3 -m venv "$ROOT/venv"
+# the course needs Python 3.11+ (nbgrader 0.9.6, matplotlib 3.11): where python3 is older (Ubuntu 22.04's is
+# 3.10), the release's python3.11 package
+PYTHON=python3
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  apt-get install -y --no-install-recommends python3.11 python3.11-venv
+  PYTHON=python3.11
+fi
+"$PYTHON" -m venv "$ROOT/venv"
 """ + torch_cpu_install('"$ROOT/venv/bin/pip"', '"$COURSE/requirements.txt"') + """
 "$ROOT/venv/bin/pip" install --quiet -r "$COURSE/requirements.txt"
 """

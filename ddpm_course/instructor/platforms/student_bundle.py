@@ -14,12 +14,11 @@ The default lesson is the last one. A module that the role table does not know s
 """
 from __future__ import annotations
 
-import argparse
 import zipfile
 from pathlib import Path
 
 from ddpm_course.instructor import course, roles
-from ddpm_course.instructor.platforms.files import PROGRESS, STUDENT_SET_UP, Files, write_zip
+from ddpm_course.instructor.platforms.files import PROGRESS, STUDENT_SET_UP, Files, lesson_arguments, write_zip
 
 TOP_FILES = ("requirements.txt", "pyproject.toml")
 
@@ -78,11 +77,7 @@ def build(lesson: str, into: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lesson", choices=course.lessons(), default=course.lessons()[-1],
-                        help="the last lesson in the bundle (default: the last of the course)")
-    parser.add_argument("--into", type=Path, default=course.ROOT / "dist", help="output folder (default: dist/)")
-    args = parser.parse_args()
+    args = lesson_arguments(__doc__, "the last lesson in the bundle")
     path = build(args.lesson, args.into)
     with zipfile.ZipFile(path) as archive:
         count = len(archive.namelist())
