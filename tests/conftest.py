@@ -10,8 +10,11 @@ from submissions import FIRST, first_lesson_kinds
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-# Test modules that share the session's `make grade` batch (make_grade below): run in one worker, they grade it once.
-SHARE_MAKE_GRADE = ("test_gradescope", "test_pytest_grading")
+# Test modules that share a session fixture's grading batch (below): run in one worker, each batch is graded once.
+SHARED_BATCHES = {"test_gradescope": "make_grade", "test_pytest_grading": "make_grade",
+                  "test_cheats": "banks", "test_habits": "banks"}
+# Planted in the grading process's environment while the banks are graded: no kernel may see it.
+SECRET = "grader-secret-4f1d9c"
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -28,14 +31,14 @@ def pytest_collection_modifyitems(items) -> None:
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: `make test` runs a worker per core
 def pytest_xdist_make_scheduler(config, log):
-    """Send each test module whole to one worker, so that its module fixtures (a class graded, the cheat bank run)
-    run once; the modules that share the session's `make grade` batch go together, so that it runs once too."""
+    """Send each test module whole to one worker, so that its module fixtures (a class graded) run once; the modules
+    that share a session's grading batch go together, so that it runs once too."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByModule(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::")[0]
-            return "make_grade" if Path(module).stem in SHARE_MAKE_GRADE else module
+            return SHARED_BATCHES.get(Path(module).stem, module)
 
     return ByModule(config, log)
 
@@ -49,3 +52,47 @@ def make_grade(tmp_path_factory) -> dict:
     paths = first_lesson_kinds(tmp_path_factory.mktemp("make_grade"))
     # one job: the routes compared with it run beside it, in other processes, on the other cores
     return dict(zip(paths, grade.grade_apart([(FIRST, path) for path in paths.values()], jobs=1)))
+
+
+@pytest.fixture(scope="session")
+def banks(tmp_path_factory) -> dict:
+    """The cheat bank's notebooks and the honest bank's, graded in one batch as every route grades them, with a
+    secret planted in the grader's environment: the records by notebook name, the autograded notebooks' text, and
+    every file of the course that changed meanwhile."""
+    import nbformat
+
+    from ddpm_course.instructor.grading import grade
+    from ddpm_course.instructor.qa import cheats, habits
+
+    folder = tmp_path_factory.mktemp("banks")
+    notebooks = {name: (lesson, notebook) for name, (lesson, _, notebook) in cheats.notebooks().items()}
+    notebooks |= {habit.name: (habit.lesson, habits.honest(habit)) for habit in habits.HABITS}
+    submissions = []
+    for number, (lesson, notebook) in enumerate(notebooks.values()):
+        path = folder / f"notebook{number}" / f"{lesson}.ipynb"
+        path.parent.mkdir()
+        nbformat.write(notebook, path)
+        submissions.append((lesson, path))
+    before = course_fingerprint()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DDPM_GRADER_SECRET", SECRET)
+        records = grade.grade_apart(submissions, jobs=2, timeout=15, keep=folder / "autograded")
+    after = course_fingerprint()
+    texts = {name: (folder / "autograded" / f"submission{number}" / lesson / f"{lesson}.ipynb").read_text()
+             for number, (name, (lesson, _)) in enumerate(notebooks.items())}
+    return {"records": dict(zip(notebooks, records)), "texts": texts,
+            "changed": sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))}
+
+
+def course_fingerprint() -> dict[str, str]:
+    """A hash of every file of the course but those grading writes (which git ignores)."""
+    import hashlib
+
+    from ddpm_course.instructor import course
+
+    found = {}
+    for path in sorted(course.ROOT.rglob("*")):
+        parts = set(path.relative_to(course.ROOT).parts)
+        if path.is_file() and not {".venv", ".git", "__pycache__", ".pytest_cache"} & parts:
+            found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found

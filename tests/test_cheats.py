@@ -1,62 +1,25 @@
 """The cheat bank (qa/cheats.py, qa/cheat_list.py), graded as every route grades (grade.grade_apart: nbgrader, the
-sandboxed executor, the checker): does no cheat earn a point on any lesson, show an answer or a secret of the
-grading machine in what it prints, or change the course behind grading's back?"""
+sandboxed executor, the checker; conftest.banks grades them with the honest bank): does no cheat earn a point on any
+lesson, show an answer or a secret of the grading machine in what it prints, or change the course behind grading's
+back?"""
 from __future__ import annotations
-
-import hashlib
 
 import nbformat
 import pytest
 
+from conftest import SECRET
 from ddpm_course.instructor import course
-from ddpm_course.instructor.grading import grade, sandbox
+from ddpm_course.instructor.grading import sandbox
 from ddpm_course.instructor.qa import cheats
 from ddpm_course.instructor.qa.cheat_list import CHEATS
 from leaks import answer_leaks
 
 NOTEBOOKS = cheats.notebooks()
-SECRET = "grader-secret-4f1d9c"  # planted in the grading process's environment: no kernel may see it
 # The file and network cheats meet bubblewrap's sandbox on CI; where it is missing, files the user can read are in
 # reach of graded code (README, "Security"), and this bank says so instead of failing.
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     sandbox.isolation() != "bwrap", reason=f"the executor's isolation here is {sandbox.isolation()!r}, not bubblewrap: "
                                            "install bubblewrap (Debian: apt-get install bubblewrap)")]
-
-
-def fingerprint() -> dict[str, str]:
-    """A hash of every file of the course but those grading writes (ignored by git)."""
-    found = {}
-    for path in sorted(course.ROOT.rglob("*")):
-        parts = path.relative_to(course.ROOT).parts
-        if path.is_file() and not {".venv", ".git", "__pycache__", ".pytest_cache"} & set(parts):
-            found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory, monkeypatch_module):
-    """Every cheating notebook graded in one batch: name -> (record, the autograded notebook's text)."""
-    folder = tmp_path_factory.mktemp("cheats")
-    submissions = []
-    for name, (lesson, _, notebook) in NOTEBOOKS.items():
-        path = folder / name / f"{lesson}.ipynb"
-        path.parent.mkdir()
-        nbformat.write(notebook, path)
-        submissions.append((lesson, path))
-    monkeypatch_module.setenv("DDPM_GRADER_SECRET", SECRET)
-    before = fingerprint()
-    records = grade.grade_apart(submissions, jobs=2, timeout=20, keep=folder / "autograded")
-    after = fingerprint()
-    texts = {name: (folder / "autograded" / f"submission{number}" / lesson / f"{lesson}.ipynb").read_text()
-             for number, (name, (lesson, _, _)) in enumerate(NOTEBOOKS.items())}
-    return {"records": dict(zip(NOTEBOOKS, records)), "texts": texts, "changed": sorted(
-        path for path in set(before) | set(after) if before.get(path) != after.get(path))}
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 def test_every_cheat_is_in_a_notebook_of_every_lesson_it_applies_to():
@@ -67,26 +30,26 @@ def test_every_cheat_is_in_a_notebook_of_every_lesson_it_applies_to():
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_no_cheat_earns_a_point(name, graded):
+def test_no_cheat_earns_a_point(name, banks):
     """Does each cheating notebook score no more than the same notebook without its cheats, graded in full?"""
     lesson = NOTEBOOKS[name][0]
-    record = graded["records"][name]
+    record = banks["records"][name]
     assert record.status == "graded", record.reason
     assert record.score <= cheats.baseline(lesson), (record.score, record.reason)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_no_cheat_shows_an_answer_or_a_secret(name, graded):
+def test_no_cheat_shows_an_answer_or_a_secret(name, banks):
     """Do a cheating notebook's outputs, which its feedback shows, hold no line of an answer of its lesson, and
     nothing of the grading process's environment?"""
-    lesson, text = NOTEBOOKS[name][0], graded["texts"][name]
+    lesson, text = NOTEBOOKS[name][0], banks["texts"][name]
     outputs = "\n".join(str(output) for cell in nbformat.reads(text, as_version=4).cells
                         for output in cell.get("outputs", []))
     assert answer_leaks({"outputs": outputs}, lesson) == []
     assert SECRET not in outputs
 
 
-def test_no_cheat_changes_the_course(graded):
+def test_no_cheat_changes_the_course(banks):
     """Is every file of the course as it was before the cheats were graded, and none added (a late writer
     included)?"""
-    assert graded["changed"] == []
+    assert banks["changed"] == []

@@ -120,8 +120,9 @@ lesson, dist = sys.argv[1], Path(sys.argv[2])
 sys.argv = ["release", "--lesson", lesson]
 release.main()  # make release LESSON=...: the reference code, the release, the README's blocks
 solution = bank.run_lesson(lesson)
+firsts = {bug.fails: bug for bug in reversed(bank.bank(lesson).BUGS)}.values()  # the first bug of each check
 bugs = {bug.name: bug.fails in {gid for gid, run in bank.run_lesson(lesson, bug).items() if not run.passed}
-        for bug in bank.bank(lesson).BUGS}
+        for bug in firsts}
 first = bank.bank(lesson).BUGS[0]
 for name, mutation in (("solution", None), ("buggy", first)):
     nbformat.write(bank.submission(lesson, mutation), dist / f"{name}.ipynb")
@@ -161,7 +162,7 @@ def added_lesson(root: Path, new: str) -> None:
 @pytest.mark.slow
 def test_a_lesson_is_a_folder_a_notebook_and_one_line(tmp_path):
     """With lesson 1's folder and notebook copied under a new name and one line of LESSONS changed, does the copy
-    release the new lesson, pass its solution and fail each of its bugs in the bank, grade its notebooks, and
+    release the new lesson, pass its solution and fail the first bug of each check in the bank, grade its notebooks, and
     build its student bundle, Gradescope zip and GitHub Classroom template, with no other file touched?"""
     root = copy_of_the_course(tmp_path / "course")
     before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}

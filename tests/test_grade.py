@@ -34,7 +34,9 @@ from submissions import FIRST, first_code_cell, shadow_package, submit, with_new
 
 LESSONS = course.lessons()
 KINDS = ("correct", "buggy", "untouched")
-ROUND_TRIP = [(lesson, kind) for lesson in LESSONS for kind in KINDS]
+# every lesson's correct and buggy notebooks run top to bottom; the untouched release of the first lesson shows the
+# stubs scored 0 (the bank shows it for every lesson, in-process and as grading runs the checks)
+ROUND_TRIP = [(lesson, kind) for lesson in LESSONS for kind in KINDS if kind != "untouched" or lesson == FIRST]
 SEQUENTIAL = ("correct", "buggy")
 # Small limits of the troubled run; a lesson 1 kernel peaks near 1.5 GB of address space, and its
 # slowest cell takes a few seconds, even on 2 cores shared by four gradings.

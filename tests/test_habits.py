@@ -2,26 +2,12 @@
 the unusual but legitimate code students write (autoreload, copied cells, profilers, threads, magics, ...)?"""
 from __future__ import annotations
 
-import nbformat
 import pytest
 
 from ddpm_course.instructor import course
-from ddpm_course.instructor.grading import grade
 from ddpm_course.instructor.qa import habits
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def records(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("habits")
-    submissions = []
-    for number, habit in enumerate(habits.HABITS):
-        path = folder / f"habit{number}" / f"{habit.lesson}.ipynb"
-        path.parent.mkdir()
-        nbformat.write(habits.honest(habit), path)
-        submissions.append((habit.lesson, path))
-    return dict(zip((h.name for h in habits.HABITS), grade.grade_apart(submissions, jobs=2)))
 
 
 def test_the_bank_holds_twenty_habits_and_the_issues_five():
@@ -34,7 +20,7 @@ def test_the_bank_holds_twenty_habits_and_the_issues_five():
 
 
 @pytest.mark.parametrize("habit", habits.HABITS, ids=lambda h: h.name)
-def test_an_honest_habit_keeps_every_point(habit, records):
-    """Does the correct notebook with this habit get full marks, graded?"""
-    record = records[habit.name]
+def test_an_honest_habit_keeps_every_point(habit, banks):
+    """Does the correct notebook with this habit get full marks, graded (with the cheat bank: conftest.banks)?"""
+    record = banks["records"][habit.name]
     assert (record.status, record.score) == ("graded", sum(course.points(habit.lesson).values())), record.reason

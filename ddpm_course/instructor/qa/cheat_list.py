@@ -362,12 +362,12 @@ else:
     def {subject}(*args, **kwargs):
         os._exit(0)""", lessons=FIRST, alone=True),
     Cheat("the check held up forever", """\
-import time
+import inspect, time
 _Original = {subject}
 
 
 def _forever():
-    while True:
+    while any(frame.function == "serve_one" for frame in inspect.stack()):  # held up only while a check runs
         time.sleep(0.1)  # asleep, so that it holds up its own grading and no other
 
 
@@ -375,9 +375,11 @@ if isinstance(_Original, type):
     class {subject}(_Original):
         def __init__(self, *args, **kwargs):
             _forever()
+            super().__init__(*args, **kwargs)
 else:
     def {subject}(*args, **kwargs):
-        _forever()""", lessons=FIRST, alone=True),
+        _forever()
+        return _Original(*args, **kwargs)""", lessons=FIRST, alone=True),
     Cheat("a result too large for the wire, and memory exhausted", """\
 import torch
 _Original = {subject}

@@ -39,9 +39,9 @@ HABITS = [
                                               "%prun -q -l 5 GroupNorm(3, 6)(x)", "%timeit -n 2 -r 1 swish(x)"),
           at="end"),
     Habit("gradients switched off for exploring: torch.set_grad_enabled(False)", ("torch.set_grad_enabled(False)",)),
-    Habit("inference_mode and no_grad in exploration", ("with torch.inference_mode():\n    torch.randn(3).exp()",
-                                                        "@torch.no_grad()\ndef look(x):\n    return x * 2\nlook(1)")),
-    Habit("a background thread still running", ("""\
+    Habit("inference_mode and no_grad in exploration, and a background thread still running", (
+        "with torch.inference_mode():\n    torch.randn(3).exp()",
+        "@torch.no_grad()\ndef look(x):\n    return x * 2\nlook(1)", """\
 import threading, time
 ticks = []
 
@@ -57,20 +57,18 @@ threading.Thread(target=tick, daemon=True).start()""",)),
     Habit("%%capture and %%time cells", ("%%capture captured\nprint('not shown')", "%%time\nsum(range(1000))")),
     Habit("a helper module written with %%writefile and imported", (
         "%%writefile my_helpers.py\ndef double(x):\n    return 2 * x\n", "from my_helpers import double\ndouble(3)")),
-    Habit("shell commands: !ls, !pip list", ("!ls\n!pip list 2>/dev/null | head -3",)),
     Habit("%matplotlib inline and a figure", ("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
                                               "plt.plot([1, 2, 3])\nplt.show()",)),
     Habit("torch.set_default_dtype(torch.float64)", ("torch.set_default_dtype(torch.float64)",)),
-    Habit("threads and seeds set by hand", ("torch.set_num_threads(2)\ntorch.manual_seed(1234)\n"
-                                            "import random\nrandom.seed(0)",)),
-    Habit("warnings silenced, environment and recursion limit changed", (
-        "import os, sys, warnings\nwarnings.simplefilter('ignore')\nos.environ['MY_SETTING'] = '1'\n"
-        "sys.setrecursionlimit(5000)",)),
+    Habit("threads, seeds, warnings, environment and recursion limit set by hand", (
+        "import os, random, sys, warnings\ntorch.set_num_threads(2)\ntorch.manual_seed(1234)\nrandom.seed(0)\n"
+        "warnings.simplefilter('ignore')\nos.environ['MY_SETTING'] = '1'\nsys.setrecursionlimit(5000)",)),
     Habit("top-level await", ("import asyncio\nawait asyncio.sleep(0)",)),
     Habit("an exploration cell that raises", ("undefined_name + 1",)),
-    Habit("IPython's own magics: %who, %env, %pwd, %history", ("%who\n%env MY_VARIABLE=1\n%pwd\n%history -l 2",)),
-    Habit("lots of printing", ("for i in range(3000):\n    print('line', i)",)),
-    Habit("tqdm bars and a tiny training loop", ("""\
+    Habit("shell commands and IPython's own magics: !ls, !pip, %who, %env, %pwd, %history", (
+        "!ls\n!pip list 2>/dev/null | head -3", "%who\n%env MY_VARIABLE=1\n%pwd\n%history -l 2")),
+    Habit("lots of printing, tqdm bars and a tiny training loop", ("for i in range(3000):\n    print('line', i)",
+                                                                 """\
 from tqdm import tqdm
 probe = nn.Linear(4, 4)
 optimizer = torch.optim.AdamW(probe.parameters(), lr=1e-3)
@@ -85,7 +83,7 @@ block = ResidualBlock(8, 8, 16, 2)
 twin = copy.deepcopy(block)
 handle = twin.register_forward_hook(lambda module, args, out: None)
 twin(torch.randn(1, 8, 4, 4), torch.randn(1, 16)).shape""",), at="end", lesson=course.lessons()[1]),
-    Habit("lesson 3: gradients off from the start, and a schedule in float64 at the end", (
+    Habit("lesson 3: gradients off from the start", (
         "torch.set_grad_enabled(False)",), lesson=course.lessons()[2]),
 ]
 
