@@ -26,12 +26,16 @@ def build(cls, *args, seed: int, what: str, **kwargs) -> nn.Module:
 
 
 def perturb(module: nn.Module, seed: int) -> None:
-    """Move every parameter off its initial value: GroupNorm's weight 1 and bias 0 would hide mistakes."""
-    params = list(module.parameters())
-    noise = torch.randn(sum(p.numel() for p in params), generator=seeded(seed)) * 0.1
-    with torch.no_grad():
-        for p, delta in zip(params, noise.split([p.numel() for p in params])):
-            p.add_(delta.view_as(p))
+    """Move every parameter off its initial value: GroupNorm's weight 1 and bias 0 would hide mistakes.
+    Through state_dict and load_state_dict, never in place: while grading, the module is the student's, in another
+    process, and its parameters here are copies."""
+    names = [name for name, _ in module.named_parameters()]
+    state = module.state_dict()
+    sizes = [state[name].numel() for name in names]
+    noise = torch.randn(sum(sizes), generator=seeded(seed)) * 0.1
+    for name, delta in zip(names, noise.split(sizes)):
+        state[name] = state[name] + delta.view_as(state[name])
+    module.load_state_dict(state)
 
 
 def _padding(layer: nn.Module) -> tuple:

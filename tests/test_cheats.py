@@ -8,7 +8,6 @@ import nbformat
 import pytest
 
 from conftest import SECRET
-from ddpm_course.instructor import course
 from ddpm_course.instructor.grading import sandbox
 from ddpm_course.instructor.qa import cheats
 from ddpm_course.instructor.qa.cheat_list import CHEATS
@@ -22,10 +21,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
                                            "install bubblewrap (Debian: apt-get install bubblewrap)")]
 
 
-def test_every_cheat_is_in_a_notebook_of_every_lesson_it_applies_to():
-    """Is each cheat of the bank graded on every lesson it applies to (the shared ones on every lesson)?"""
+def test_every_cheat_is_in_a_notebook_of_every_cheated_lesson_it_applies_to():
+    """Is each cheat of the bank graded on every lesson of cheats.CHEATED it applies to?"""
     graded_on = {(lesson, name) for lesson, names, _ in NOTEBOOKS.values() for name in names}
-    assert {(lesson, c.name) for c in CHEATS for lesson in course.lessons() if c.applies(lesson)} <= graded_on
+    assert {(lesson, c.name) for c in CHEATS for lesson in cheats.CHEATED if c.applies(lesson)} <= graded_on
     assert len(CHEATS) + 1 >= 30  # the bank and the replayed outputs: at least 30 attacks
 
 

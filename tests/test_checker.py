@@ -9,6 +9,7 @@ import pytest
 from ddpm_course.instructor import course
 from ddpm_course.instructor.grading import checker, remote
 from ddpm_course.instructor.qa import bank
+from ddpm_course.mutations import Bug
 
 LESSON = course.lessons()[0]
 
@@ -62,3 +63,32 @@ def test_a_line_that_switches_off_the_checks_view_of_torch_ops_is_found(line, fl
     notebook.cells = [nbformat.v4.new_code_cell(line)]
     released = {line.strip() for cell in course.release(LESSON).cells for line in cell.source.split("\n")}
     assert bool(checker.shortcut_bypass(notebook, released)) == flagged
+
+
+# The alternatives tried per lesson: every one, but for lesson 2, whose checks ask its modules most (a second and
+# a half a run, under the time budget of `make test`), the first four.
+ALTERNATIVES_TRIED = {lesson: None for lesson in course.lessons()} | {"l2_unet": 4}
+
+
+def mutations_tried(lesson: str) -> list:
+    """The solution (None), the alternatives tried, and the lesson's first known bug."""
+    bank_module = bank.bank(lesson)
+    return [None, *bank_module.ALTERNATIVES[:ALTERNATIVES_TRIED[lesson]], bank_module.BUGS[0]]
+
+
+@pytest.mark.parametrize("lesson", course.lessons())
+def test_graded_as_grading_runs_the_checks_each_cell_gets_what_the_bank_expects(lesson):
+    """Run as grading runs them (here, on proxies of the notebook's objects: bank.run_lesson(remote=True)), do the
+    checks pass the solution and the valid alternatives, fail every stub with "not implemented yet", and fail the
+    lesson's first known bug in its own exercise alone, saying what the bank says? (Every bug and alternative of
+    every lesson: `python -m ddpm_course.instructor.qa.bank --remote`.)"""
+    for mutation in mutations_tried(lesson):
+        failed = {gid: r.message for gid, r in bank.run_lesson(lesson, mutation, remote=True).items() if not r.passed}
+        if isinstance(mutation, Bug):
+            assert mutation.fails in failed and set(failed) <= bank.exercise_checks(lesson)[mutation.cell], failed
+            assert mutation.says in failed[mutation.fails], failed
+        else:
+            assert failed == {}, (mutation.name, failed)
+    stubs = bank.run_lesson(lesson, stubs=True, remote=True)
+    assert all(r.visible and "not implemented yet" in r.visible and "not implemented yet" in r.hidden
+               for r in stubs.values()), {gid: r.message for gid, r in stubs.items()}

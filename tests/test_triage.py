@@ -77,3 +77,14 @@ def test_triage_covers_every_student_and_submitted_lesson_in_course_order(tmp_pa
     assert sorted((t.student, t.lesson) for t in tasks) == [("ann", lessons[1]), ("bob", lessons[0])]
     assert sorted((r.student, r.lesson, r.status) for r in records) == [
         ("ann", lessons[0], "missing"), ("bob", lessons[1], "missing")]
+
+
+@pytest.mark.parametrize("layout", ["no folder", "no notebook"])
+def test_a_missing_record_shows_no_path_of_the_graders(tmp_path, layout):
+    """Does a 'missing' record, which the student reads in their feedback, name what was handed in but no folder
+    of the grading machine?"""
+    folder = tmp_path / "submitted" / "ann" / (FIRST if layout == "no notebook" else "elsewhere")
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("hi")
+    outcome = triage_one(tmp_path, "ann", FIRST)
+    assert outcome.status == "missing" and str(tmp_path) not in outcome.reason and "submitted/" not in outcome.reason

@@ -16,6 +16,8 @@ and reports back how the random state, the generators and the tensors it was giv
 from __future__ import annotations
 
 import importlib
+import inspect
+import itertools
 import socket
 import traceback
 from contextlib import ExitStack, nullcontext
@@ -44,6 +46,8 @@ class Agent:
 
     # ------------------------------------------------------------ encoding
     def ref(self, obj: Any, encode=None) -> dict:
+        if inspect.ismethod(obj) and not isinstance(obj.__self__, type):  # module.parameters: a call away, by name
+            return {"M": self.ref(obj.__self__), "name": obj.__name__}
         handle = self.handles.get(id(obj))
         if handle is None or self.objects.get(handle) is not obj:
             handle = len(self.objects) + 1
@@ -137,7 +141,9 @@ class Agent:
             delattr(target, str(request["name"]))
             return None
         if op == "call":
-            return target(*request.get("args", ()), **request.get("kwargs", {}))
+            return _whole(target(*request.get("args", ()), **request.get("kwargs", {})))
+        if op == "callmethod":
+            return _whole(getattr(target, str(request["name"]))(*request.get("args", ()), **request.get("kwargs", {})))
         if op == "getitem":
             return target[request["key"]]
         if op == "setitem":
@@ -212,6 +218,17 @@ class Agent:
         except wire.WireError as err:
             reply = {"err": {"type": "WireError", "builtin": False, "msg": f"the result cannot be sent: {err}"}}
             return wire.dumps(reply)
+
+
+def _whole(result: Any) -> Any:
+    """A generator's items, as a tuple (module.parameters(), named_modules(), ...): the checks only iterate them,
+    and a generator would take a request per item."""
+    if inspect.isgenerator(result):
+        items = tuple(itertools.islice(result, ITEMS_LIMIT + 1))
+        if len(items) > ITEMS_LIMIT:
+            raise RuntimeError(f"more than {ITEMS_LIMIT} items")
+        return items
+    return result
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -28,9 +28,7 @@ def groupnorm(GroupNorm) -> None:
     checks.groupnorm(GroupNorm, checks.GROUPNORM_CASES[1:], eps=1e-2)
     with case("reset_parameters() restores weight=1, bias=0"):
         module = GroupNorm(2, 4)
-        with torch.no_grad():
-            module.weight.fill_(3.0)
-            module.bias.fill_(3.0)
+        module.load_state_dict({"weight": torch.full((4,), 3.0), "bias": torch.full((4,), 3.0)})
         module.reset_parameters()
         expect_close(module.weight, torch.ones(4), "weight after reset_parameters()")
         expect_close(module.bias, torch.zeros(4), "bias after reset_parameters()")

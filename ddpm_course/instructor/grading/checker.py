@@ -127,6 +127,11 @@ class CheckedExecute(LimitedExecute):
 
     def preprocess(self, nb, resources=None, km=None):
         lesson = ((resources or {}).get("nbgrader") or {}).get("notebook")
+        if sandbox.isolation() == "uid" and lesson in course.lessons() \
+                and sandbox.others_can_reach(course.PACKAGE / lesson / "hidden.py"):
+            raise RuntimeError(f"grading as root without namespaces runs the notebook as nobody, who could read the "
+                               f"answers in {course.ROOT}: take them out of reach first (chmod -R o-rwx on that "
+                               f"folder, with the Python environment outside it)")
         self._runtime = tempfile.mkdtemp(prefix="ddpm-executor-")
         os.chmod(self._runtime, 0o755 if sandbox.isolation() != "uid" else 0o777)
         tree = self.tree or str(executor_tree(lesson))

@@ -35,7 +35,7 @@ from ddpm_course import checking
 from ddpm_course.checking import CheckFailure
 from ddpm_course.executor import wire
 
-LOCAL = frozenset({"_r_session", "_r_handle", "_r_info", "__class__", "__dict__", "__weakref__"})
+LOCAL = frozenset({"_r_session", "_r_handle", "_r_info", "_r_methods", "__class__", "__dict__", "__weakref__"})
 
 
 class RemoteError(Exception):
@@ -126,6 +126,10 @@ class Session:
 
     # ------------------------------------------------------------ receiving
     def _resolve(self, node: dict, decode) -> Any:
+        if isinstance(node.get("M"), dict):  # a bound method: one request to call; its class has it for good
+            owner, name = self._resolve(node["M"], decode), str(node.get("name", ""))
+            type(owner)._r_methods.add(name)
+            return RemoteMethod(owner, name)
         if "R" not in node or not isinstance(node["R"], int):
             raise wire.WireError("unknown node from the executor")
         handle = node["R"]
@@ -232,6 +236,7 @@ class RemoteObject:
     """A proxy of an object in the executor: every attribute, call and item goes there."""
 
     __slots__ = ("_r_session", "_r_handle", "_r_info")
+    _r_methods: set[str] = set()  # each proxy class has its own: the names that are methods of the student's class
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # type(proxy)(*args): build another instance of the student's class, in the executor
@@ -246,6 +251,8 @@ class RemoteObject:
     def __getattribute__(self, name: str) -> Any:
         if name in LOCAL:
             return object.__getattribute__(self, name)
+        if name in type(self)._r_methods:  # a method of its class, seen before: no request until it is called
+            return RemoteMethod(self, name)
         return _ask(self, "getattr", name=name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -299,6 +306,21 @@ class RemoteObject:
         return self is not other
 
 
+class RemoteMethod:
+    """A bound method of an object in the executor (module.parameters): calling it is one request."""
+
+    __slots__ = ("owner", "__name__")
+
+    def __init__(self, owner: RemoteObject, name: str) -> None:
+        self.owner, self.__name__ = owner, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _ask(self.owner, "callmethod", name=self.__name__, args=args, kwargs=kwargs)
+
+    def __repr__(self) -> str:
+        return f"<bound method {type(self.owner).__name__}.{self.__name__}>"
+
+
 def _ask(proxy: RemoteObject, op: str, **fields: Any) -> Any:
     session = object.__getattribute__(proxy, "_r_session")
     return session.request(op, proxy, **fields)
@@ -327,7 +349,7 @@ def _make_proxy(session: Session, handle: int, info: dict) -> RemoteObject:
     key = (type_name if type_name.isidentifier() else "Remote", bases, class_handle)
     cls = session.classes.get(key)
     if cls is None:
-        attributes: dict[str, Any] = {"__slots__": (), "__module__": "student"}
+        attributes: dict[str, Any] = {"__slots__": (), "__module__": "student", "_r_methods": set()}
         if isinstance(class_handle, int):  # type(proxy)(*args) builds another instance of this class
             remote_class = session.proxies.get(class_handle)
             if remote_class is None:

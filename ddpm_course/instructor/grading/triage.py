@@ -88,8 +88,8 @@ def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
 
     if not folder.is_dir():
         found = strays(root, student)
-        return record("missing", f"no folder submitted/{student}/{lesson}/"
-                      + (f" (found: {', '.join(found)})" if found else ""))
+        # no path of the grader's in a record: students read it in their feedback
+        return record("missing", f"nothing handed in for {lesson}" + (f" (found: {', '.join(found)})" if found else ""))
     notes = []
     if expected.is_file():
         notebook = expected
@@ -97,7 +97,7 @@ def triage_one(root: Path, student: str, lesson: str) -> Task | Record:
         others = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
         if len(others) != 1:
             found = ", ".join(p.name for p in sorted(folder.iterdir())) or "an empty folder"
-            return record("missing", f"no {lesson}.ipynb in submitted/{student}/{lesson}/ (found: {found})")
+            return record("missing", f"no {lesson}.ipynb handed in (found: {found})")
         notebook = others[0]
         notes.append(f"submitted as '{notebook.name}', graded as {lesson}.ipynb")
     try:

@@ -59,6 +59,9 @@ COURSE="$ROOT/source/course"
 cd "$COURSE"
 # the course's package comes from course/, in this process and in the grading kernels it starts
 export PYTHONPATH="$COURSE"
+# Where Docker refuses bubblewrap's namespaces, grading runs each notebook as nobody (README, "Security"): the
+# hidden checks and reference solutions must be out of nobody's reach, the environment (venv/) within it.
+chmod -R o-rwx "$ROOT/source" "$ROOT/submission" 2>/dev/null || true
 exec "$ROOT/venv/bin/python3" -m ddpm_course.instructor.platforms.gradescope run --lesson {lesson} --root "$ROOT"
 """
 

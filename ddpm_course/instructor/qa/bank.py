@@ -3,9 +3,12 @@
 Each lesson's `bugs.py` lists `Bug`s and `Alternative`s as textual edits of one solution
 cell (found by grade_id), so a bug reads as the one-line diff it is and stays in step with
 the solution notebook. `run_lesson` executes the exported cells, edited, then every graded
-cell's visible part and hidden part separately, in a fraction of a second, no kernel needed.
+cell's visible part and hidden part separately, in a fraction of a second, no kernel needed. With
+`remote=True` the graded cells run as grading runs them: in a checker, on proxies of the notebook's
+objects served by an agent (grading/remote.py's loopback), so that the bank can show that grading
+scores every known bug and alternative as the notebook's own checks do.
 
-    python -m ddpm_course.instructor.qa.bank   # table of every bug: which check caught it, and how
+    python -m ddpm_course.instructor.qa.bank [--remote]   # table of every bug: which check caught it, and how
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import copy
 import importlib
 import io
 import linecache
+import sys
 import time
 from dataclasses import dataclass
 
@@ -143,10 +147,11 @@ def caught_by(bug, results: dict[str, CellRun]) -> str:
 
 
 def main() -> None:
+    remote = "--remote" in sys.argv[1:]  # graded as grading runs the checks: on proxies, over the wire
     counts: dict[str, int] = {}
     for lesson in course.lessons():
         for bug in bank(lesson).BUGS:
-            results = run_lesson(lesson, bug)
+            results = run_lesson(lesson, bug, remote=remote)
             by = caught_by(bug, results)
             pointed = bug.says in results[bug.fails].message
             others = sorted(gid for gid, r in results.items() if not r.passed and gid != bug.fails)
@@ -156,7 +161,7 @@ def main() -> None:
                   f"{'  also fails ' + ', '.join(others) if others else ''}")
         alternatives = bank(lesson).ALTERNATIVES
         counts[f"{lesson} alternatives passing"] = sum(
-            all(r.passed for r in run_lesson(lesson, alt).values()) for alt in alternatives)
+            all(r.passed for r in run_lesson(lesson, alt, remote=remote).values()) for alt in alternatives)
         counts[f"{lesson} alternatives"] = len(alternatives)
     for key, n in counts.items():
         print(f"{key}: {n}")
