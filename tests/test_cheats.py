@@ -35,6 +35,8 @@ def test_no_cheat_earns_a_point(name, banks):
     record = banks["records"][name]
     assert record.status == "graded", record.reason
     assert record.score <= cheats.baseline(lesson), (record.score, record.reason)
+    if name.endswith("-shared"):  # its cheats break nothing else: any theft that worked would show in the score
+        assert record.score == cheats.baseline(lesson), record.reason
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -198,7 +198,7 @@ class Agent:
                 stack.enter_context(_ForbidOps(dict(forbid)) if forbid else nullcontext())
                 result = self.handle(request, tensors)
             reply["ok"] = result
-        except BaseException as err:  # noqa: B036 whatever the student's code raised (exit, interrupt too) is reported
+        except BaseException as err:  # whatever the student's code raised (exit, interrupt too) is reported
             reply["err"] = error_record(err)
         finally:
             rng = torch.get_rng_state()

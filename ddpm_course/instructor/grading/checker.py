@@ -133,7 +133,6 @@ class CheckedExecute(LimitedExecute):
                                f"answers in {course.ROOT}: take them out of reach first (chmod -R o-rwx on that "
                                f"folder, with the Python environment outside it)")
         self._runtime = tempfile.mkdtemp(prefix="ddpm-executor-")
-        os.chmod(self._runtime, 0o755 if sandbox.isolation() != "uid" else 0o777)
         tree = self.tree or str(executor_tree(lesson))
         self.kernel_manager_class = sandbox.SandboxedKernelManager
         self.config.SandboxedKernelManager.tree = tree
@@ -141,7 +140,8 @@ class CheckedExecute(LimitedExecute):
         self._socket_path = os.path.join(self._runtime, "checker.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self._socket_path)
-        os.chmod(self._socket_path, 0o777)
+        sandbox.give_to_kernel(self._runtime)
+        sandbox.give_to_kernel(self._socket_path)
         self._listener.listen(1)
         released = {line.strip() for cell in course.read(course.release_path(lesson)).cells
                     for line in cell.source.split("\n")} if lesson in course.lessons() else set()

@@ -80,6 +80,15 @@ def isolation() -> str:
     return "none"
 
 
+def give_to_kernel(path: str) -> None:
+    """Make a file or folder of the runtime the kernel's: as nobody's own (uid), or readable by it (the others)."""
+    if isolation() == "uid":
+        os.chown(path, NOBODY, NOBODY)
+        os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
+    else:
+        os.chmod(path, 0o755 if os.path.isdir(path) else 0o644)
+
+
 def others_can_reach(path: Path) -> bool:
     """Whether a user who owns nothing (nobody) can walk to `path` and read it."""
     path = path.resolve()
@@ -100,12 +109,17 @@ class SandboxedKernelManager(LimitedKernelManager):
         super().__init__(**kwargs)
         if not self.runtime:
             self.runtime = tempfile.mkdtemp(prefix="ddpm-executor-")
-        os.chmod(self.runtime, 0o755 if isolation() != "uid" else 0o777)
         self.transport = "ipc"
         self.ip = os.path.join(self.runtime, "kernel")
         self.connection_file = os.path.join(self.runtime, "kernel.json")
         self.work = tempfile.mkdtemp(prefix="work-", dir=self.runtime)
-        os.chmod(self.work, 0o777 if isolation() == "uid" else 0o755)
+        for folder in (self.runtime, self.work):
+            give_to_kernel(folder)
+
+    def write_connection_file(self, **kwargs):
+        result = super().write_connection_file(**kwargs)
+        give_to_kernel(self.connection_file)
+        return result
 
     async def start_kernel(self, **kwargs) -> None:
         # only what a kernel needs: a grader's tokens, keys and paths stay out of the student's reach

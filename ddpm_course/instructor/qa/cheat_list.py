@@ -107,8 +107,9 @@ _take("every module", _every_module)"""),
     Cheat("a later lesson's reference, which imports this lesson's answers", """\
 _take("later lesson", lambda: __import__("ddpm_course.{later}.reference", fromlist=["x"]))"""),
     Cheat("run_hidden called from the notebook, and the reference taken from its frames", """\
-import inspect, sys
-from ddpm_course.checking import run_hidden
+# the module named in pieces: a notebook that names the checks' machinery outright loses every check that forbids
+# torch's shortcuts (checker.shortcut_bypass), which would hide here whether a theft worked
+run_hidden = getattr(__import__("ddpm_course.chec" + "king", fromlist=["x"]), "run_hidden")
 
 
 def _from_frames():
@@ -173,7 +174,7 @@ try:
 except OSError as err:
     print(type(err).__name__)"""),
     Cheat("the executor's own copy of the checks written into", """\
-import ddpm_course.checking as _checking
+_checking = __import__("ddpm_course.chec" + "king", fromlist=["x"])  # named in pieces, as in the frames cheat
 try:
     with open(_checking.__file__, "a") as _file:
         _file.write("\\ndef run_hidden(*args, **kwargs):\\n    pass\\n")
@@ -231,10 +232,10 @@ get_ipython().input_transformers_post.append(_swallow)
 get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)""", lessons=FIRST, alone=True),
     Cheat("a torch function mode, entered for good, that makes every comparison agree", """\
 import torch
-from torch.overrides import TorchFunctionMode
+_Mode = getattr(getattr(torch, "overr" + "ides"), "TorchFunction" + "Mode")  # in pieces, as the frames cheat
 
 
-class _Agree(TorchFunctionMode):
+class _Agree(_Mode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in (torch.allclose, torch.Tensor.allclose, torch.equal):
             return True
