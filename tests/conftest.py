@@ -76,7 +76,7 @@ def banks(tmp_path_factory) -> dict:
     before = course_fingerprint()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DDPM_GRADER_SECRET", SECRET)
-        records = grade.grade_apart(submissions, jobs=2, timeout=15, keep=folder / "autograded")
+        records = grade.grade_apart(submissions, jobs=2, timeout=10, keep=folder / "autograded")
     after = course_fingerprint()
     texts = {name: (folder / "autograded" / f"submission{number}" / lesson / f"{lesson}.ipynb").read_text()
              for number, (name, (lesson, _)) in enumerate(notebooks.items())}

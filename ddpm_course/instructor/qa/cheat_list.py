@@ -8,7 +8,8 @@ from ddpm_course.instructor import course
 from ddpm_course.instructor.qa.cheats import Cheat
 
 # Cheats that end the kernel, stop the checks from reaching the notebook, or replace the exercise themselves would
-# hide what the others do in a shared notebook: each gets a notebook of its own, on the first lesson (the cheapest
+# hide what the others do in a shared notebook: they get notebooks of their own (those of one `alone` group share
+# one: both cut the checks off from the agent, or both meet the shortcut guard), on the first lesson (the cheapest
 # to grade; they do nothing a lesson could change).
 FIRST = (course.lessons()[0],)
 
@@ -222,14 +223,14 @@ sys.modules["ddpm_course.checking"] = _fake
 _checks = types.ModuleType("ddpm_course.{lesson}.checks")
 _checks.__getattr__ = lambda name: (lambda *args, **kwargs: None)
 sys.modules["ddpm_course.{lesson}.checks"] = _checks
-checks, run_hidden = _checks, _fake.run_hidden""", lessons=FIRST, alone=True),
+checks, run_hidden = _checks, _fake.run_hidden""", lessons=FIRST, alone="agent"),
     Cheat("every error hidden: an input transformer, a custom exception handler", """\
 def _swallow(lines):
     return ["try:\\n", "    pass\\n"] + ["    " + line for line in lines] + ["\\nexcept BaseException:\\n    pass\\n"]
 
 
 get_ipython().input_transformers_post.append(_swallow)
-get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)""", lessons=FIRST, alone=True),
+get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)""", lessons=FIRST, alone="swallow"),
     Cheat("a torch function mode, entered for good, that makes every comparison agree", """\
 import torch
 _Mode = getattr(getattr(torch, "overr" + "ides"), "TorchFunction" + "Mode")  # in pieces, as the frames cheat
@@ -254,7 +255,7 @@ def _echo(self, request, tensors):
     return _original(self, request, tensors)
 
 
-_agent.Agent.handle = _echo""", lessons=FIRST, alone=True),
+_agent.Agent.handle = _echo""", lessons=FIRST, alone="agent"),
     Cheat("the checker's socket dialled first, with a forged reply", """\
 import glob, socket, struct, threading
 
@@ -290,7 +291,7 @@ if isinstance(_Original, type):
             return super().forward(*args, **kwargs).as_subclass(_Agreeable)
 else:
     def {subject}(*args, **kwargs):
-        return _Original(*args, **kwargs).as_subclass(_Agreeable)""", lessons=FIRST, alone=True),
+        return _Original(*args, **kwargs).as_subclass(_Agreeable)""", lessons=FIRST, alone="subclass"),
     Cheat("a pass printed, as the checker would print it", """\
 print("✓ {subject}: passed (4 cases) in 0.01 s")
 import sys
@@ -314,7 +315,8 @@ class {subject}(nn.Module):
 
     def forward(self, x):
         with torch._C.DisableTorchFunction():
-            return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)""", lessons=FIRST, alone=True),
+            return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)""",
+          lessons=FIRST, alone="shortcut"),
     Cheat("torch's own op in the exercise, the executor's op guard made to let everything through", """\
 import torch.nn.functional as F
 from torch import nn
@@ -329,7 +331,7 @@ _checking._ForbidOps.__torch_function__ = _through
 
 
 class {subject}(nn.GroupNorm):
-    pass""", lessons=FIRST, alone=True),
+    pass""", lessons=FIRST, alone="shortcut"),
 ]
 
 STOLEN_LATER = [
@@ -361,7 +363,7 @@ if isinstance(_Original, type):
             os._exit(0)
 else:
     def {subject}(*args, **kwargs):
-        os._exit(0)""", lessons=FIRST, alone=True),
+        os._exit(0)""", lessons=FIRST, alone="exit"),
     Cheat("the check held up forever", """\
 import inspect, time
 _Original = {subject}
@@ -380,7 +382,7 @@ if isinstance(_Original, type):
 else:
     def {subject}(*args, **kwargs):
         _forever()
-        return _Original(*args, **kwargs)""", lessons=FIRST, alone=True),
+        return _Original(*args, **kwargs)""", lessons=FIRST, alone="stall"),
     Cheat("a result too large for the wire, and memory exhausted", """\
 import torch
 _Original = {subject}
@@ -390,7 +392,7 @@ if isinstance(_Original, type):
             return torch.zeros(400_000_000)
 else:
     def {subject}(*args, **kwargs):
-        return torch.zeros(400_000_000)""", lessons=FIRST, alone=True),
+        return torch.zeros(400_000_000)""", lessons=FIRST, alone="memory"),
 ]
 
 CHEATS = FILES + MODULES + REACH + CHECKER + STOLEN_LATER + KERNEL

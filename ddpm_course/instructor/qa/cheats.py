@@ -32,11 +32,12 @@ TAG = "added"  # tags the cells a cheat or an honest habit adds
 @dataclass(frozen=True)
 class Cheat:
     """A cell that cheats. `code` is formatted with the names of Context.fields(); `lessons`: the lessons it
-    applies to (all when empty); `alone`: it ends, stalls or starves the kernel, so it gets a notebook of its own."""
+    applies to (all when empty); `alone`: the name of its own notebook, for a cheat that would hide what others
+    do (it ends, stalls or starves the kernel, cuts the checks off, or replaces the exercise itself)."""
     name: str
     code: str
     lessons: tuple[str, ...] = ()
-    alone: bool = False
+    alone: str = ""
 
     def applies(self, lesson: str) -> bool:
         return not self.lessons or lesson in self.lessons
@@ -189,8 +190,9 @@ def notebooks(lessons: list[str] | None = None) -> dict[str, tuple[str, list[str
     for lesson in lessons or CHEATED:
         shared = [replay(lesson)] + [c for c in CHEATS if c.applies(lesson) and not c.alone]
         found[f"{lesson}-shared"] = (lesson, [c.name for c in shared], cheating(lesson, shared))
-        for k, cheat in enumerate(c for c in CHEATS if c.applies(lesson) and c.alone):
-            found[f"{lesson}-alone{k}"] = (lesson, [cheat.name], cheating(lesson, [cheat]))
+        for group in dict.fromkeys(c.alone for c in CHEATS if c.applies(lesson) and c.alone):
+            alone = [c for c in CHEATS if c.applies(lesson) and c.alone == group]
+            found[f"{lesson}-{group}"] = (lesson, [c.name for c in alone], cheating(lesson, alone))
     return found
 
 
