@@ -150,7 +150,7 @@ def test_a_passing_check_prints_one_line(capsys):
     """Does a passing check print a single '✓ ... passed' line with its case count?"""
     checks.swish(reference.swish, reference.SiLU)
     out = capsys.readouterr().out.strip().split("\n")
-    assert len(out) == 1 and out[0].startswith("✓ swish and SiLU: passed (3 cases)")
+    assert len(out) == 1 and out[0].startswith("✓ swish and SiLU: passed (6 cases)")
 
 
 def test_case_descriptions_reach_the_message():

@@ -6,6 +6,10 @@ so), and that each Alternative passes every check. Not released to students.
 """
 from ddpm_course.mutations import Alternative, Bug
 
+STATS = ("        mean = groups.mean(dim=-1, keepdim=True)\n"
+         "        var = groups.var(dim=-1, keepdim=True, unbiased=False)\n")
+FREQUENCIES = "torch.arange(half, device=x.device, dtype=torch.float32)"
+SOFTMAX = "weights = scores.softmax(dim=-1)"
 NORMALISE = "groups = (groups - mean) / torch.sqrt(var + self.eps)"
 SCORES = 'scores = einsum("b heads q d, b heads k d -> b heads q k", q, k) / math.sqrt(self.head_dim)'
 MIX = 'mixed = einsum("b heads q k, b heads k d -> b heads q d", weights, v)'
@@ -50,6 +54,26 @@ BUGS = [
     Bug("mean over the whole batch", "groupnorm_impl",
         ("mean = groups.mean(dim=-1, keepdim=True)", "mean = groups.mean(dim=(0, 2), keepdim=True)"),
         fails="groupnorm_values", says="per sample"),
+    # GroupNorm: state, stability, eps, device, gradients (issue 21)
+    Bug("statistics of the first batch kept on self", "groupnorm_impl",
+        (STATS, "        if not hasattr(self, \"stats\"):\n"
+                "            self.stats = (groups.mean(dim=-1, keepdim=True),\n"
+                "                          groups.var(dim=-1, keepdim=True, unbiased=False))\n"
+                "        mean, var = self.stats\n"),
+        fails="groupnorm_values", says="keep nothing from an earlier call"),
+    Bug("variance as E[x^2] - E[x]^2", "groupnorm_impl",
+        ("var = groups.var(dim=-1, keepdim=True, unbiased=False)",
+         "var = (groups ** 2).mean(dim=-1, keepdim=True) - mean ** 2"),
+        fails="groupnorm_values", says="cancels catastrophically"),
+    Bug("eps hard-coded to 1e-5", "groupnorm_impl", (NORMALISE, NORMALISE.replace("self.eps", "1e-5")),
+        fails="groupnorm_values", says="use self.eps"),
+    Bug("device ignored", "groupnorm_impl",
+        *[(f"self.{n} = nn.Parameter(torch.empty(num_channels, device=device, dtype=dtype))",
+           f"self.{n} = nn.Parameter(torch.empty(num_channels, dtype=dtype))") for n in ("weight", "bias")],
+        fails="groupnorm_values", says="device argument was ignored"),
+    Bug("mean detached from the graph", "groupnorm_impl",
+        ("mean = groups.mean(dim=-1, keepdim=True)", "mean = groups.mean(dim=-1, keepdim=True).detach()"),
+        fails="groupnorm_values", says="not the gradients"),
     # swish / SiLU
     Bug("sigmoid of -x", "swish_impl", ("x * torch.sigmoid(x)", "x * torch.sigmoid(-x)"),
         fails="swish_values", says="sign error"),
@@ -63,7 +87,21 @@ BUGS = [
         fails="swish_values", says="from scratch"),
     Bug("SiLU module wraps nn.SiLU", "swish_impl", ("return swish(x)", "return nn.SiLU()(x)"),
         fails="swish_values", says="from scratch"),
+    Bug("swish as x * exp(x) / (1 + exp(x)): NaN beyond x = 88.7", "swish_impl",
+        ("return x * torch.sigmoid(x)", "return x * torch.exp(x) / (1 + torch.exp(x))"),
+        fails="swish_values", says="overflows float32"),
+    Bug("swish as sigmoid(x).mul_(x): in place on what autograd saved", "swish_impl",
+        ("return x * torch.sigmoid(x)", "return torch.sigmoid(x).mul_(x)"),
+        fails="swish_values", says="backward through your code raised"),
     # sinusoidal embeddings
+    Bug("first output memoised on self", "sinusoidal_impl",
+        (EMBED, "if not hasattr(self, \"cached\"):\n"
+                "            self.cached = torch.cat([angles.sin(), angles.cos()], dim=-1)\n"
+                "        return self.cached"),
+        fails="sinusoidal_values", says="keep no output of an earlier call"),
+    Bug("frequencies built on the CPU whatever the input's device", "sinusoidal_impl",
+        (FREQUENCIES, "torch.arange(half, dtype=torch.float32)"),
+        fails="sinusoidal_values", says="input's device"),
     Bug("tensor2tensor frequencies 10000^(-i/(D/2-1))", "sinusoidal_impl", (EXPONENTS, "/ (half - 1)"),
         fails="sinusoidal_values", says="tensor2tensor"),
     Bug("exponent missing its factor 2", "sinusoidal_impl", (EXPONENTS, "/ self.embedding_size"),
@@ -104,6 +142,9 @@ BUGS = [
         fails="attention_values", says="values differ"),
     Bug("sinusoidal steps truncated to integers", "sinusoidal_impl", ("x.float()", "x.long().float()"),
         fails="sinusoidal_values", says="rounded to integers"),
+    Bug("softmax without subtracting the max: overflows", "attention_impl",
+        (SOFTMAX, "weights = scores.exp() / scores.exp().sum(dim=-1, keepdim=True)"),
+        fails="attention_values", says="overflows float32"),
     Bug("shortcut through scaled_dot_product_attention", "attention_impl",
         (MIX, "mixed = F.scaled_dot_product_attention(q, k, v)"), fails="attention_values", says="fused"),
 ]
@@ -124,6 +165,13 @@ ALTERNATIVES = [
     Alternative("cosines first", "sinusoidal_impl", (EMBED, "return torch.cat([angles.cos(), angles.sin()], dim=-1)")),
     Alternative("frequencies through exp and log", "sinusoidal_impl",
                 ("10000.0 ** -exponents", "torch.exp(-math.log(10000.0) * exponents)")),
+    Alternative("softmax by hand, each row's max subtracted", "attention_impl",
+                (SOFTMAX, "scores = scores - scores.amax(dim=-1, keepdim=True)\n"
+                          "        weights = scores.exp() / scores.exp().sum(dim=-1, keepdim=True)")),
+    Alternative("frequencies built on the CPU, then moved to the input's device", "sinusoidal_impl",
+                (FREQUENCIES, "torch.arange(half, dtype=torch.float32).to(x.device)")),
+    Alternative("variance through torch.var_mean", "groupnorm_impl",
+                (STATS, "        var, mean = torch.var_mean(groups, dim=-1, keepdim=True, unbiased=False)\n")),
     Alternative("matmul instead of einsum", "attention_impl",
                 (SCORES, "scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)"), (MIX, "mixed = weights @ v")),
     Alternative("1x1 convolutions on the feature map", "attention_impl",

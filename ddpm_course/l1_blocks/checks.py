@@ -15,6 +15,16 @@ from torch import nn
 
 from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, forbid_ops, forbid_submodules, seeded
 
+
+def warm_meta() -> None:
+    """Run one op on the meta device. Its first op imports torch's meta registrations (torch._dynamo with them),
+    about a second once per process: paid here, when a notebook imports the checks, so that no check's time
+    includes it. The checks run every exercise on the meta device too (a second device: see call_on_meta)."""
+    torch.empty(1, device="meta").add(1)
+
+
+warm_meta()
+
 GROUPNORM_SHORTCUT = ("GroupNorm must be computed from scratch, but your code called torch's built-in "
                       "group norm (nn.GroupNorm / F.group_norm)")
 GROUPNORM_OPS = {"group_norm": GROUPNORM_SHORTCUT}
@@ -94,10 +104,67 @@ def _check_groupnorm_parameters(GroupNorm, channels: int, groups: int, affine: b
     return module
 
 
+GROUPNORM_STABILITY_HINT = ("E[x²] - E[x]² cancels catastrophically when the mean is large next to the spread: "
+                            "compute the variance of the centred values, ((x - mean) ** 2).mean(), or "
+                            "var(unbiased=False)")
+DEVICE_HINT = ("create every tensor on the input's device (torch.arange(..., device=x.device)) and pass "
+               "device=device on to the parameters: on a GPU, a tensor made on the CPU regardless fails the same way")
+
+GRADIENT_HINT = ("the values are right but not the gradients: an in-place op (mul_, add_, +=) on a tensor that "
+                 "autograd saved breaks backward, and a .detach(), .item() or torch.no_grad() cuts the graph; "
+                 "write new tensors")
+
+
+def on_meta(t) -> None:
+    """Fail unless t is a tensor on the meta device."""
+    if not isinstance(t, torch.Tensor):
+        fail(f"output should be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "meta":
+        fail(f"the input was on the meta device, but the output is on {t.device}", DEVICE_HINT)
+
+
+def call_on_meta(fn, *args):
+    """fn(*args) with inputs on the meta device: a tensor the code made on the CPU regardless fails to mix with
+    them, as it would with a GPU's; say so with a hint, rather than pass on torch's bare RuntimeError."""
+    try:
+        return fn(*args)
+    except RuntimeError as err:
+        if "device" not in str(err):
+            raise
+        fail(f"on the meta device your code raised RuntimeError: {err}", DEVICE_HINT)
+
+
+def backward(loss: torch.Tensor) -> None:
+    """loss.backward(), failing with a hint where backward through the student's code raises (an in-place op
+    on a tensor autograd saved, a tensor made without its graph)."""
+    try:
+        loss.backward()
+    except RuntimeError as err:
+        fail(f"the values are right, but backward through your code raised RuntimeError: {err}", GRADIENT_HINT)
+
+
+def groupnorm_gradients(mine: nn.Module, groups: int, x: torch.Tensor, target: torch.Tensor, eps: float) -> None:
+    """Backpropagate through the student's GroupNorm and through F.group_norm with the same weights; compare
+    the gradients of the input, the weight and the bias."""
+    weight, bias = (None if p is None else p.detach().clone().requires_grad_() for p in (mine.weight, mine.bias))
+    x_mine, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    with forbid_ops(GROUPNORM_OPS):
+        backward((mine(x_mine) * target).sum())
+    (F.group_norm(x_theirs, groups, weight, bias, eps) * target).sum().backward()
+    hint = GRADIENT_HINT
+    expect_close(x_mine.grad, x_theirs.grad, "input gradient", atol=1e-4, hint=hint)
+    if weight is not None:
+        expect_close(mine.weight.grad, weight.grad, "weight gradient", atol=1e-4, hint=hint)
+        expect_close(mine.bias.grad, bias.grad, "bias gradient", atol=1e-4, hint=hint)
+
+
 @check("GroupNorm")
-def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> None:
+def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5, extras: bool = True) -> None:
+    """`extras`: also the cases that vary no shape (eps given to the constructor, a second call, stability,
+    gradients, dtype and device), which a hidden rerun on more shapes leaves out."""
     for seed, (B, C, G, H, W, affine, scale, offset) in enumerate(cases):
         desc = f"B={B}, C={C}, groups={G}, H={H}, W={W}, affine={affine}, input std {scale:g}"
+        desc += f", eps={eps:g} (set on the module after building it)" if eps != 1e-5 else ""
         with case(desc):
             module = _check_groupnorm_parameters(GroupNorm, C, G, affine)
             module.eps = eps
@@ -107,10 +174,45 @@ def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> None:
             weight = module.weight.detach() if affine else None
             bias = module.bias.detach() if affine else None
             expected = F.group_norm(x, G, weight, bias, eps)
+            variants = groupnorm_variants(x, G, eps, weight, bias)
+            if eps != 1e-5:
+                variants.append((F.group_norm(x, G, weight, bias, 1e-5),
+                                 f"your output matches eps=1e-5, but this module's eps is {eps:g}: use self.eps"))
             expect_close(got, expected, atol=1e-4, rtol=1e-4,
-                         hint="compare your formula with the one above, term by term",
-                         variants=groupnorm_variants(x, G, eps, weight, bias))
-    with case("GroupNorm(2, 4, device='cpu', dtype=torch.float64): parameters made with that device and dtype"):
+                         hint="compare your formula with the one above, term by term", variants=variants)
+    if not extras:
+        return
+    with case("GroupNorm(2, 4, eps=1e-2, affine=False): eps given to the constructor, input std 0.01"):
+        module = GroupNorm(2, 4, eps=1e-2, affine=False)
+        x = torch.randn(2, 4, 3, 3, generator=seeded(20)) * 0.01
+        with forbid_ops(GROUPNORM_OPS):
+            got = module(x)
+        expect_close(got, F.group_norm(x, 2, eps=1e-2), atol=1e-4, hint="compare your formula with the one above",
+                     variants=[(F.group_norm(x, 2, eps=1e-5), "your output matches eps=1e-5, but this module was "
+                                                              "built with eps=1e-2: use self.eps")])
+    with case("second call: one GroupNorm(3, 6) on x, then on x * 10 + 3"):
+        module = _check_groupnorm_parameters(GroupNorm, 6, 3, True)
+        x = torch.randn(2, 6, 4, 3, generator=seeded(21))
+        weight, bias = module.weight.detach(), module.bias.detach()
+        for k, (label, inputs) in enumerate((("first call, on x", x), ("second call, on x * 10 + 3", x * 10 + 3))):
+            with forbid_ops(GROUPNORM_OPS):
+                got = module(inputs)
+            expect_close(got, F.group_norm(inputs, 3, weight, bias), f"output of the {label}", atol=1e-4,
+                         hint=None if k == 0 else "the statistics are the current input's: compute mean and var in "
+                                                  "every forward, keep nothing from an earlier call on self")
+    with case("numerically stable: input mean 100, std 0.01, B=2, C=6, groups=3 (float32)"):
+        module = _check_groupnorm_parameters(GroupNorm, 6, 3, True)
+        x = torch.randn(2, 6, 5, 7, generator=seeded(22)) * 0.01 + 100
+        with forbid_ops(GROUPNORM_OPS):
+            got = module(x)
+        # float32 rounds x itself to 8e-6 of a spread of 0.01: the exact answer, to within that
+        expected = F.group_norm(x.double(), 3, module.weight.detach().double(), module.bias.detach().double())
+        expect_close(got, expected, atol=5e-3, rtol=5e-3, hint=GROUPNORM_STABILITY_HINT)
+    with case("gradients: backward through GroupNorm(3, 6), compared with F.group_norm's"):
+        module = _check_groupnorm_parameters(GroupNorm, 6, 3, True)
+        groupnorm_gradients(module, 3, torch.randn(2, 6, 3, 4, generator=seeded(23)) * 2 + 1,
+                            torch.randn(2, 6, 3, 4, generator=seeded(24)), 1e-5)
+    with case("dtype: GroupNorm(2, 4, device='cpu', dtype=torch.float64), parameters made with that device and dtype"):
         module = GroupNorm(2, 4, device="cpu", dtype=torch.float64)
         for name in ("weight", "bias"):
             param = getattr(module, name, None)
@@ -123,6 +225,17 @@ def groupnorm(GroupNorm, cases=GROUPNORM_CASES, eps: float = 1e-5) -> None:
         expect_tensor(got, x.shape, "output", dtype=torch.float64, hint="float64 in, float64 out")
         expect_close(got, F.group_norm(x, 2, module.weight.detach(), module.bias.detach()), atol=1e-10, rtol=1e-10,
                      hint="compute in the input's dtype: no .float() inside forward")
+    with case("device: GroupNorm(2, 4, device='meta') on an input on the meta device"):
+        module = GroupNorm(2, 4, device="meta")
+        for name in ("weight", "bias"):
+            param = getattr(module, name, None)
+            if isinstance(param, torch.Tensor) and param.device.type != "meta":
+                fail(f"{name} is on {param.device}, expected the meta device: the device argument was ignored",
+                     "pass device=device, dtype=dtype on to torch.empty, as nn.GroupNorm does")
+        with forbid_ops(GROUPNORM_OPS):
+            got = call_on_meta(module, torch.empty(2, 4, 3, 3, device="meta"))
+        on_meta(got)
+        expect_tensor(got, (2, 4, 3, 3))
 
 
 SWISH_SHAPES = [(7,), (2, 3, 4, 5)]
@@ -137,8 +250,13 @@ def swish_variants(x: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
     ]
 
 
+SWISH_STABILITY_HINT = ("exp(x) overflows float32 beyond x ≈ 88.7, and inf / inf is NaN: write it as "
+                        "x * torch.sigmoid(x) (torch.sigmoid is stable) or x / (1 + torch.exp(-x))")
+
+
 @check("swish and SiLU")
-def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> None:
+def swish(swish_fn, SiLU, shapes=SWISH_SHAPES, extras: bool = True) -> None:
+    """`extras`: also the cases that vary no shape (float32's edge, gradients, a second call, the meta device)."""
     for seed, shape in enumerate(shapes):
         with case(f"swish on a tensor of shape {shape}"):
             x = torch.randn(shape, generator=seeded(seed)) * 4
@@ -150,7 +268,25 @@ def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> None:
             if not torch.equal(x, before):
                 fail("swish modified its input in place", "return a new tensor: x * torch.sigmoid(x)")
             expect_close(got, F.silu(before), variants=swish_variants(before))
-    with case("SiLU module"):
+    if extras:
+        with case("numerically stable: swish at the edge of float32, x = ±89, ±95, ±100"):
+            x = torch.tensor([89.0, 95.0, 100.0, -89.0, -95.0, -100.0, 0.5])
+            with forbid_ops({"silu": SILU_SHORTCUT}):
+                got = swish_fn(x)
+            expect_close(got, F.silu(x), hint=SWISH_STABILITY_HINT)
+        with case("gradient: backward through swish, compared with F.silu's"):
+            x = (torch.randn(2, 5, generator=seeded(8)) * 3).requires_grad_()
+            with forbid_ops({"silu": SILU_SHORTCUT}):
+                backward(swish_fn(x).sum())
+            x_ref = x.detach().clone().requires_grad_()
+            F.silu(x_ref).sum().backward()
+            expect_close(x.grad, x_ref.grad, "gradient", hint=GRADIENT_HINT)
+        with case("device: swish on a tensor on the meta device"):
+            with forbid_ops({"silu": SILU_SHORTCUT}):
+                got = call_on_meta(swish_fn, torch.empty(3, 4, device="meta"))
+            on_meta(got)
+            expect_tensor(got, (3, 4))
+    with case("SiLU module, called twice: on x, then on 2 * x - 1"):
         module = SiLU()
         if not isinstance(module, nn.Module):
             fail(f"SiLU() should be an nn.Module, got {type(module).__name__}")
@@ -158,9 +294,11 @@ def swish(swish_fn, SiLU, shapes=SWISH_SHAPES) -> None:
         if list(module.parameters()):
             fail("SiLU should have no parameters")
         x = torch.randn(3, 5, generator=seeded(7))
-        with forbid_ops({"silu": SILU_SHORTCUT}):
-            got = module(x)
-        expect_close(got, F.silu(x), "SiLU()(x)", variants=swish_variants(x))
+        for label, inputs in (("first call, on x", x), ("second call, on 2 * x - 1", 2 * x - 1)):
+            with forbid_ops({"silu": SILU_SHORTCUT}):
+                got = module(inputs)
+            expect_close(got, F.silu(inputs), f"SiLU()(x), {label}", variants=swish_variants(inputs),
+                         hint="forward must not depend on earlier calls: keep nothing on self")
 
 
 def sinusoidal_table(steps: torch.Tensor, size: int, denominator: float | None = None,
@@ -227,11 +365,27 @@ SINUSOIDAL_CASES = [(torch.tensor([0, 1, 2, 10, 500, 999]), 32), (torch.tensor([
 
 
 @check("SinusoidalPositionEmbeddings")
-def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES) -> None:
+def sinusoidal(SinusoidalPositionEmbeddings, cases=SINUSOIDAL_CASES, extras: bool = True) -> None:
+    """`extras`: also a second call of one module, and the meta device."""
     for steps, size in cases:
         with case(f"embedding_size={size}, steps={steps.tolist()} ({steps.dtype})"):
             got = SinusoidalPositionEmbeddings(size)(steps)
             expect_embedding(got, steps, size)
+    if not extras:
+        return
+    first, second = torch.tensor([3, 100]), torch.tensor([0, 7, 999])
+    with case(f"second call: one module of embedding_size=8 on steps {first.tolist()}, then on {second.tolist()}"):
+        module = SinusoidalPositionEmbeddings(8)
+        expect_embedding(module(first), first, 8)
+        got = module(second)
+        if isinstance(got, torch.Tensor) and tuple(got.shape) == (len(first), 8):
+            fail(f"the second call, on {len(second)} steps, returned shape {tuple(got.shape)}: the first call's",
+                 "compute the embedding in every forward: keep no output of an earlier call on self")
+        expect_embedding(got, second, 8)
+    with case("device: embedding_size=8, steps [1, 2, 3] on the meta device"):
+        got = call_on_meta(SinusoidalPositionEmbeddings(8), torch.tensor([1, 2, 3], device="meta"))
+        on_meta(got)
+        expect_tensor(got, (3, 8), "embedding", hint="return (batch, embedding_size): one row per step")
 
 
 def _projection(module: nn.Module, name: str, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -290,8 +444,21 @@ ATTENTION_HINT = ("compare each step with the formula: project, split heads, sca
 ATTENTION_CASES = [(2, 8, 4, 4, 5), (1, 6, 2, 3, 3)]
 
 
+ATTENTION_STABILITY_HINT = ("exp of a score beyond 88.7 overflows float32, and inf / inf is NaN: use "
+                            "scores.softmax(dim=-1), or subtract each row's max before exp, as torch's softmax does")
+
+
+def large_logits(module: nn.Module) -> None:
+    """Scale to_q's and to_k's weights up, by load_state_dict, so that the attention scores reach a std of ~30."""
+    state = module.state_dict()
+    for name in ("to_q.weight", "to_k.weight"):
+        state[name] = state[name] * 4
+    module.load_state_dict(state)
+
+
 @check("SelfAttention")
-def attention(SelfAttention, cases=ATTENTION_CASES) -> None:
+def attention(SelfAttention, cases=ATTENTION_CASES, extras: bool = True) -> None:
+    """`extras`: also a second call, scores at the edge of float32 and the meta device."""
     for seed, (B, C, heads, H, W) in enumerate(cases):
         with case(f"B={B}, C={C}, num_heads={heads}, H={H}, W={W}"):
             with torch.random.fork_rng():
@@ -303,3 +470,33 @@ def attention(SelfAttention, cases=ATTENTION_CASES) -> None:
                 got = module(x)
             expected, variants = attention_variants(module, x, heads)
             expect_close(got, expected, atol=1e-5, hint=ATTENTION_HINT, variants=variants)
+    if not extras:
+        return
+    with case("second call: one SelfAttention(8, num_heads=2) on x, then on 3 * x + 1, B=1, H=3, W=4"):
+        with torch.random.fork_rng():
+            torch.manual_seed(5)
+            module = SelfAttention(8, num_heads=2)
+        x = torch.randn(1, 8, 3, 4, generator=seeded(5))
+        for label, inputs in (("first call, on x", x), ("second call, on 3 * x + 1", 3 * x + 1)):
+            with forbid_ops(ATTENTION_OPS):
+                got = module(inputs)
+            expected, variants = attention_variants(module, inputs, 2)
+            expect_close(got, expected, f"output of the {label}", atol=1e-5, variants=variants,
+                         hint="forward must not depend on earlier calls: keep nothing on self")
+    with case("numerically stable: scores with std ~30, SelfAttention(8, num_heads=2), B=2, H=4, W=4"):
+        with torch.random.fork_rng():
+            torch.manual_seed(6)
+            module = SelfAttention(8, num_heads=2)
+        large_logits(module)
+        x = torch.randn(2, 8, 4, 4, generator=seeded(6)) * 3
+        with forbid_ops(ATTENTION_OPS):
+            got = module(x)
+        expected, _ = attention_variants(module, x, 2)
+        expect_close(got, expected, atol=1e-3, rtol=1e-3, hint=ATTENTION_STABILITY_HINT)
+    with case("device: SelfAttention(8, num_heads=2).to('meta') on an input on the meta device"):
+        with torch.random.fork_rng():
+            module = SelfAttention(8, num_heads=2).to("meta")
+        with forbid_ops(ATTENTION_OPS):
+            got = call_on_meta(module, torch.empty(2, 8, 3, 3, device="meta"))
+        on_meta(got)
+        expect_tensor(got, (2, 8, 3, 3))

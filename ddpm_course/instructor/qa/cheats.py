@@ -103,8 +103,9 @@ import torch
 def _key(args, kwargs):
     parts = []
     for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor):
-            parts.append(str(tuple(value.shape)).encode() + value.detach().contiguous().numpy().tobytes())
+        if isinstance(value, torch.Tensor):  # a tensor on the meta device has a shape but no data
+            data = b"" if value.device.type == "meta" else value.detach().contiguous().numpy().tobytes()
+            parts.append(str(tuple(value.shape)).encode() + data)
         elif " at 0x" not in repr(value):
             parts.append(repr(value).encode())
     return hashlib.sha256(b"|".join(parts)).hexdigest()
