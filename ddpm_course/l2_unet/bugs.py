@@ -40,10 +40,15 @@ SHAPE_CHECK = ('        if height % 2**halvings or width % 2**halvings:\n'
                'times, as "\n'
                '                             f"dim_mults={tuple(dim_mults)} requires: H and W must be divisible by '
                '{2**halvings}")\n')
+STAGE1 = "        h = self.act(self.norm1(self.conv1(x)))\n"
+LEVELS_UP = "for i, ((dim_in, dim_out), attend) in enumerate(reversed(levels))])"
 STEP_EMB = "        step_emb = self.step_embedding(num_steps)\n"
 
 BUGS = [
     # AttentionBlock
+    Bug("attends to a detached normalised input", "attnblock_impl",
+        (ATTEND, "return x + self.attention(self.norm(x).detach())"),
+        fails="attnblock_values", says="have no gradient: norm.weight"),
     Bug("residual add missing", "attnblock_impl", (ATTEND, "return self.attention(self.norm(x))"),
         fails="attnblock_values", says="residual add is missing"),
     Bug("GroupNorm with 4 groups", "attnblock_impl",
@@ -96,7 +101,16 @@ BUGS = [
         (STAGE2 + "        return h + self.residual(x)",
          "        return self.act(self.norm2(self.conv2(h)) + self.residual(x))"),
         fails="resblock_values", says="before the last SiLU"),
+    # ResidualBlock: autograd (issue 21)
+    Bug("SiLU as sigmoid(h).mul_(h): in place on what autograd saved", "resblock_impl",
+        (STAGE1, "        h = self.norm1(self.conv1(x))\n        h = torch.sigmoid(h).mul_(h)\n"),
+        fails="resblock_values", says="backward through"),
+    Bug("step embedding detached", "resblock_impl", ("self.time_proj(time_emb)", "self.time_proj(time_emb.detach())"),
+        fails="resblock_values", says="the input time_emb has no gradient"),
     # DownBlock
+    Bug("skip returned detached", "downblock_impl",
+        ("        return self.downsample(skip), skip", "        return self.downsample(skip), skip.detach()"),
+        fails="downblock_values", says="not the gradients"),
     Bug("skip taken before the attention", "downblock_impl",
         (SKIP, "        skip = h\n        return self.downsample(self.attention(h)), skip"),
         fails="downblock_values", says="skip is taken before the attention"),
@@ -122,6 +136,9 @@ BUGS = [
     Bug("attention flag inverted", "downblock_impl", ("        if attention:\n", "        if not attention:\n"),
         fails="downblock_values", says="with attention=True the block attends"),
     # MidBlock
+    Bug("attention output detached", "midblock_impl",
+        ("        h = self.attention(h)\n", "        h = self.attention(h).detach()\n"),
+        fails="midblock_values", says="the input x has no gradient"),
     Bug("attention never applied", "midblock_impl", ("        h = self.attention(h)\n", ""),
         fails="midblock_values", says="never applied"),
     Bug("attention after block2", "midblock_impl",
@@ -139,6 +156,8 @@ BUGS = [
          "self.block1 = ResidualBlock(mid_dim, mid_dim, time_emb_dim, 1)"),
         fails="midblock_values", says="built with other arguments"),
     # UpBlock
+    Bug("skip concatenated detached", "upblock_impl", (CAT, "torch.cat([x, skip.detach()], dim=1)"),
+        fails="upblock_values", says="the input skip has no gradient"),
     Bug("concatenates (skip, x)", "upblock_impl", (CAT, "torch.cat([skip, x], dim=1)"),
         fails="upblock_values", says="x first, then skip"),
     Bug("concatenates on the batch axis", "upblock_impl", (CAT, "torch.cat([x, skip], dim=0)"),
@@ -189,7 +208,12 @@ BUGS = [
     Bug("3x3 input conv", "unet_impl",
         ("nn.Conv2d(image_channels, channels, kernel_size=7, padding=3)",
          "nn.Conv2d(image_channels, channels, kernel_size=3, padding=1)"), fails="unet_values", says="kernel_size=7"),
+    Bug("ups one block short", "unet_impl", (LEVELS_UP, LEVELS_UP.replace("reversed(levels)", "reversed(levels[1:])")),
+        fails="unet_values", says="ups holds 1 block, expected 2"),
     # Unet properties
+    Bug("validation over-strict: every channel count divisible by groups * heads", "unet_impl",
+        ("if dim % groups or dim % 4:", "if dim % (groups * 4):"),
+        fails="unet_properties", says="but it is valid"),
     Bug("no shape validation", "unet_impl", (SHAPE_CHECK, ""),
         fails="unet_properties", says="should raise a ValueError"),
     Bug("validates H only", "unet_impl",

@@ -32,6 +32,73 @@ def resblock_parameters(cin: int, cout: int, step_dim: int) -> int:
     return count + st.conv_parameters(cin, cout, 1) if cin != cout else count
 
 
+GRADIENT_HINT = ("the values are right but not the gradients: an in-place op (mul_, add_, +=) on a tensor that "
+                 "autograd saved breaks backward, and a .detach() or torch.no_grad() cuts the graph; write new tensors")
+
+
+def backward(loss: Tensor, what: str) -> None:
+    """loss.backward(), failing with a hint where backward through the student's block raises."""
+    try:
+        loss.backward()
+    except RuntimeError as err:
+        fail(f"the values are right, but backward through {what} raised RuntimeError: {err}", GRADIENT_HINT)
+
+
+def targets(outputs: tuple[Tensor, ...], seed: int) -> list[Tensor]:
+    """A fixed random weighting of each output: the loss sum((out * target)) reaches every element."""
+    return [torch.randn(out.shape, generator=seeded(seed + 7 * k)) for k, out in enumerate(outputs)]
+
+
+def expect_gradients_flow(block: nn.Module, inputs: dict[str, Tensor], seed: int, what: str) -> None:
+    """Backpropagate through the block from a random weighting of its output(s); fail unless backward runs and
+    every input and every parameter gets a finite, non-zero gradient. (The values were checked already.)"""
+    leaves = {name: x.detach().clone().requires_grad_() for name, x in inputs.items()}
+    out = block(*leaves.values())
+    outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    backward(sum((o * t).sum() for o, t in zip(outputs, targets(outputs, seed))), what)
+    for name, leaf in leaves.items():
+        if leaf.grad is None or not leaf.grad.abs().sum() > 0:
+            fail(f"after backward, the input {name} has no gradient: {what} cut it off from its output",
+                 "something detaches it: a .detach(), a torch.no_grad() block, or .data")
+    params = dict(block.named_parameters())
+    dead = [name for name, p in params.items() if p.grad is None or not torch.isfinite(p.grad).all()
+            or not p.grad.abs().sum() > 0]
+    if dead:
+        fail(f"after backward, {len(dead)} of {len(params)} parameters of {what} have no gradient: "
+             f"{', '.join(dead[:4])}" + (", ..." if len(dead) > 4 else ""),
+             "something cuts them off: a .detach(), a torch.no_grad() block, or a layer built but never used")
+
+
+def expect_same_gradients(mine: nn.Module, ref: nn.Module, inputs: dict[str, Tensor], seed: int, what: str) -> None:
+    """Backpropagate the same loss through the student's block and the reference, with the same weights; compare
+    the gradient of every input and of every parameter (by name)."""
+    grads = []
+    for k, module in enumerate((mine, ref)):
+        leaves = {name: x.detach().clone().requires_grad_() for name, x in inputs.items()}
+        out = module(*leaves.values())
+        outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        loss = sum((o * t).sum() for o, t in zip(outputs, targets(outputs, seed)))
+        if k == 0:
+            backward(loss, what)
+        else:
+            loss.backward()
+        grads.append(({name: leaf.grad for name, leaf in leaves.items()},
+                      {name: p.grad for name, p in module.named_parameters()}))
+    (mine_in, mine_params), (ref_in, ref_params) = grads
+    for name, expected in ref_in.items():
+        got = mine_in[name]
+        if got is None:
+            fail(f"after backward, the input {name} has no gradient: {what} cut it off from its output",
+                 "something detaches it: a .detach(), a torch.no_grad() block, or .data")
+        expect_close(got, expected, f"gradient of the input {name}", atol=1e-4, rtol=1e-3, hint=GRADIENT_HINT)
+    for name, expected in ref_params.items():
+        got = mine_params.get(name)
+        if got is None:
+            fail(f"after backward, the parameter {name} has no gradient", GRADIENT_HINT)
+        expect_close(got.reshape(expected.shape), expected, f"gradient of {name}", atol=1e-4, rtol=1e-3,
+                     hint=GRADIENT_HINT)
+
+
 # ---------------------------------------------------------------- AttentionBlock
 ATTENTION_BLOCK_CASES = [(2, 8, 4, 5), (1, 12, 3, 3)]
 ATTENTION_BLOCK_HINT = "the block computes x + attention(norm(x))"
@@ -77,6 +144,11 @@ def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> None:
             got = block(x)
             expected, variants = attention_block_variants(block, x)
             expect_close(got, expected, hint=ATTENTION_BLOCK_HINT, variants=variants)
+    B, C, H, W = cases[0]
+    with case(f"gradients: backward through AttentionBlock({C}), B={B}, H={H}, W={W}"):
+        block = st.build(AttentionBlock, C, seed=0, what=f"AttentionBlock({C})")
+        st.perturb(block, 0)
+        expect_gradients_flow(block, {"x": torch.randn(B, C, H, W, generator=seeded(60))}, 0, f"AttentionBlock({C})")
 
 
 # ---------------------------------------------------------------- ResidualBlock
@@ -161,3 +233,10 @@ def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> None:
             got = block(x, t)
             expected, variants = resblock_variants(block, x, t)
             expect_close(got, expected, hint=RESBLOCK_HINT, variants=variants)
+    B, cin, cout, step_dim, groups, H, W = cases[0]
+    what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
+    with case(f"gradients: backward through {what}, B={B}, H={H}, W={W}"):
+        block = st.build(ResidualBlock, cin, cout, step_dim, groups, seed=0, what=what)
+        st.perturb(block, 0)
+        expect_gradients_flow(block, {"x": torch.randn(B, cin, H, W, generator=seeded(61)),
+                                      "time_emb": torch.randn(B, step_dim, generator=seeded(62))}, 0, what)

@@ -10,8 +10,10 @@ from ddpm_course.checking import CheckFailure, case, check, expect_close, expect
 from ddpm_course.l2_unet.fakes import ShapeHook, ShapeRecorder, StandIn, StandInDown, StandInUp
 
 # ---------------------------------------------------------------- Unet
-# (batch, image_shape, channels, dim_mults, groups, attention_levels); None: the default, left out of the call
-UNET_CASES = [(2, (1, 8, 8), 8, (1, 2), 2, None), (1, (3, 8, 16), 8, (1, 1, 2), 4, (True, False, True))]
+# (batch, image_shape, channels, dim_mults, groups, attention_levels); None: the default, left out of the call.
+# Each passes even a stricter validation than the notebook asks for (H and W divisible by 2 ** len(dim_mults),
+# channel counts by groups * 4): a validation slip costs unet_properties alone, which grades validation.
+UNET_CASES = [(2, (1, 8, 8), 8, (1, 2), 2, None), (1, (3, 8, 16), 8, (1, 1, 2), 2, (True, False, True))]
 
 
 def default_levels(dim_mults: tuple[int, ...]) -> tuple[bool, ...]:
@@ -70,9 +72,15 @@ def unet_structure(unet, image_shape, channels, dim_mults, groups, attention_lev
 
     for name in ("downs", "ups"):
         blocks = getattr(unet, name, None)
-        if not isinstance(blocks, nn.ModuleList) or len(blocks) != len(pairs):
+        if not isinstance(blocks, nn.ModuleList):
             fail(f"{what}.{name} should be an nn.ModuleList of {len(pairs)} blocks, one per channel pair {pairs}; "
                  f"found {st.describe(blocks)}", "a plain Python list would hide the blocks' parameters")
+        if len(blocks) != len(pairs):
+            kind = "DownBlock" if name == "downs" else "UpBlock"
+            fail(f"{what}.{name} holds {len(blocks)} block{'s' * (len(blocks) != 1)}, expected {len(pairs)}: one "
+                 f"{kind} per channel pair {pairs}; found {st.describe(blocks)}",
+                 f"dims = [channels] + [channels * m for m in dim_mults] has len(dim_mults) + 1 entries, hence "
+                 f"len(dim_mults) pairs (dims[i], dims[i + 1]) and as many {kind}s")
     for i, (dim_in, dim_out) in enumerate(pairs):
         expect_level(unet.downs[i], f"{what}.downs[{i}]", "DownBlock", (dim_in, dim_out, tdim, groups),
                      [(i < last, "downsample", "the deepest DownBlock keeps its resolution" if i == last else
@@ -95,14 +103,15 @@ def unet_structure(unet, image_shape, channels, dim_mults, groups, attention_lev
     st.expect_parameter_count(unet, own + sum(st.parameters(block) for block in blocks), what)
 
 
-def use_standins(unet: nn.Module, channels: int, dim_mults: tuple[int, ...], seed: int) -> dict:
+def use_standins(unet: nn.Module, channels: int, dim_mults: tuple[int, ...], seed: int, strict: bool = True) -> dict:
     """Replace the Unet's blocks by stand-ins, each stand-in UpBlock knowing which skip it must get;
-    return them: the checks compute what the Unet should output with these, never with the student's copies."""
+    return them: the checks compute what the Unet should output with these, never with the student's copies.
+    strict=False: the stand-in UpBlocks take any skip (unet_properties: the skips' order is unet_values' business)."""
     pairs, tdim = channel_pairs(channels, dim_mults), 4 * channels
     last = len(pairs) - 1
     downs = [StandInDown(dim_in, dim_out, tdim, i < last, seed + i, f"downs[{i}]")
              for i, (dim_in, dim_out) in enumerate(pairs)]
-    ups = [StandInUp(dim_in, dim_out, tdim, i < last, seed + 20 + i, f"ups[{i}]", downs[last - i], downs)
+    ups = [StandInUp(dim_in, dim_out, tdim, i < last, seed + 20 + i, f"ups[{i}]", downs[last - i], downs, strict)
            for i, (dim_in, dim_out) in enumerate(reversed(pairs))]
     blocks = {"downs": downs, "mid": StandIn(pairs[-1][1], pairs[-1][1], tdim, seed + 10, "mid"), "ups": ups,
               "final_block": StandIn(channels, channels, tdim, seed + 30, "final_block")}
@@ -194,6 +203,28 @@ def unet_validation(Unet, bad_shapes=BAD_SHAPES, bad_channels=BAD_CHANNELS) -> N
                                [(named,)], "every channel count channels * m must be divisible by groups and by 4")
 
 
+# (image_shape, channels, dim_mults, groups): valid, though channels is not divisible by groups * 4 heads,
+# nor H and W by 2 ** len(dim_mults)
+VALID_CONFIGS = [((1, 4, 4), 4, (1, 2), 2)]
+
+
+def expect_valid(Unet, valid_configs=VALID_CONFIGS) -> None:
+    """Each configuration must build: a ValueError there is a validation stricter than the rules."""
+    for image_shape, channels, dim_mults, groups in valid_configs:
+        what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups})"
+        dims = [channels] + [channels * m for m in dim_mults]
+        halvings = len(dim_mults) - 1
+        with case(f"{what}: a valid configuration, built without error"):
+            try:
+                st.build(Unet, image_shape, channels, dim_mults, groups, seed=0, what=what)
+            except ValueError as err:
+                fail(f"{what} raised ValueError({str(err)!r}), but it is valid: every channel count in dims = {dims} "
+                     f"is divisible by groups={groups} and, separately, by the 4 attention heads, and "
+                     f"{image_shape[1]}x{image_shape[2]} can be halved {halvings} time{'s' * (halvings != 1)}",
+                     "each rule on its own: dim % groups and dim % 4 (not dim % (groups * 4)); H and W divisible by "
+                     "2 ** (len(dim_mults) - 1), the number of DownBlocks that downsample")
+
+
 def expect_level_shapes(model: nn.Module, x: Tensor, steps: Tensor, expected: dict[str, tuple]) -> Tensor:
     """Run the model, failing unless each named block's first output has the expected shape."""
     modules = dict(model.named_modules())
@@ -222,7 +253,7 @@ def fashion_mnist_shapes(Unet) -> None:
         except ValueError as err:
             fail(f"{what} raised ValueError({str(err)!r}), but 28 can be halved twice: only 2 of the 3 DownBlocks "
                  f"downsample", "H and W must be divisible by 2 ** (len(dim_mults) - 1)")
-        use_standins(model, 8, (1, 2, 4), seed=0)
+        use_standins(model, 8, (1, 2, 4), seed=0, strict=False)
         expected = {"downs.0": (1, 8, 14, 14), "downs.1": (1, 16, 7, 7), "downs.2": (1, 32, 7, 7), "mid": (1, 32, 7, 7),
                     "ups.0": (1, 16, 14, 14), "ups.1": (1, 8, 28, 28), "ups.2": (1, 8, 28, 28)}
         out = expect_level_shapes(model, torch.randn(1, 1, 28, 28, generator=seeded(0)), torch.tensor([100]), expected)
@@ -233,15 +264,16 @@ TWICE_HINT = "forward must not depend on earlier calls: build the list of skips 
 
 
 @check("Unet properties")
-def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2)) -> None:
+def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2), valid=VALID_CONFIGS) -> None:
     unet_validation(Unet)
+    expect_valid(Unet, valid)
     if fashion:
         fashion_mnist_shapes(Unet)
     image_shape, channels, dim_mults, groups = small
     what = f"Unet({image_shape}, channels={channels}, dim_mults={dim_mults}, groups={groups}), stand-in blocks"
     with case(f"{what}: the same image at steps 5 and 600"):
         model = st.build(Unet, image_shape, channels, dim_mults, groups, seed=1, what=what)
-        use_standins(model, channels, dim_mults, seed=1)
+        use_standins(model, channels, dim_mults, seed=1, strict=False)
         x = torch.randn(1, *image_shape, generator=seeded(1)).expand(2, *image_shape)
         out = model(x, torch.tensor([5, 600]))
         if (out[0] - out[1]).abs().max() < 1e-6:
@@ -257,13 +289,18 @@ def unet_properties(Unet, fashion: bool = True, small=((1, 8, 8), 8, (1, 2), 2))
             fail(f"{len(dead)} of {len(params)} parameters got no gradient: {', '.join(dead[:5])}"
                  + (", ..." if len(dead) > 5 else ""),
                  "something cuts them off: a .detach(), a torch.no_grad() block, or a module built but never used")
-    with case(f"{what}: called twice on the same input, the same output"):
-        model = st.build(Unet, image_shape, channels, dim_mults, groups, seed=2, what=what)
-        use_standins(model, channels, dim_mults, seed=2)
+    with case(f"{what}: called twice, on the same input and then on another, the same outputs as fresh calls"):
+        model, fresh = (st.build(Unet, image_shape, channels, dim_mults, groups, seed=2, what=what) for _ in range(2))
+        for unet in (model, fresh):
+            use_standins(unet, channels, dim_mults, seed=2, strict=False)
+        other = torch.randn(2, *image_shape, generator=seeded(4))
         with torch.no_grad():
             first = model(x, torch.tensor([5, 600]))
             try:
                 second = model(x, torch.tensor([5, 600]))
+                third = model(other, torch.tensor([5, 600]))
             except CheckFailure as err:
-                fail(f"the first call ran, but the second failed: {err}", TWICE_HINT)
+                fail(f"the first call ran, but a later one failed: {err}", TWICE_HINT)
+            expected = fresh(other, torch.tensor([5, 600]))
         expect_close(second, first, "the second call's output", atol=1e-6, hint=TWICE_HINT)
+        expect_close(third, expected, "the third call's output, on another image", atol=1e-6, hint=TWICE_HINT)

@@ -3,11 +3,46 @@ their sub-blocks replaced by fake blocks (fakes.py), so their values depend on t
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ddpm_course import layer_checks as st
 from ddpm_course.checking import case, check, expect_close, fail, seeded
+from ddpm_course.l2_unet.checks_blocks import GRADIENT_HINT, backward, targets
 from ddpm_course.l2_unet.fakes import ConcatInputCheck, StandIn
+
+def expect_wiring_gradients(block: nn.Module, inputs: dict[str, Tensor], expected_fn, layers: dict[str, nn.Module],
+                            seed: int, what: str) -> None:
+    """Backpropagate a random weighting of the block's output(s), with stand-ins for its sub-blocks, and compare the
+    gradients of its inputs and of its own layers' parameters with those of `expected_fn`, the same wiring computed
+    here from the stand-ins and copies of those layers' weights: expected_fn(*inputs, params) with params the
+    copies, keyed 'layer.weight'."""
+    own = {f"{name}.{key}": p.detach().clone().requires_grad_()
+           for name, layer in layers.items() for key, p in layer.named_parameters()}
+    grads = []
+    for k in range(2):
+        leaves = {name: x.detach().clone().requires_grad_() for name, x in inputs.items()}
+        out = block(*leaves.values()) if k == 0 else expected_fn(*leaves.values(), own)
+        outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        loss = sum((o * t).sum() for o, t in zip(outputs, targets(outputs, seed)))
+        if k == 0:
+            backward(loss, what)
+        else:
+            loss.backward()
+        grads.append({name: leaf.grad for name, leaf in leaves.items()})
+    for name, expected in grads[1].items():
+        got = grads[0][name]
+        if got is None or not got.abs().sum() > 0:
+            fail(f"after backward, the input {name} has no gradient: {what} cut it off from its output(s)",
+                 "something detaches it: a .detach(), a torch.no_grad() block, or .data")
+        expect_close(got, expected, f"gradient of the input {name}", atol=1e-4, rtol=1e-3, hint=GRADIENT_HINT)
+    params = dict(block.named_parameters())
+    for key, copy in own.items():
+        got = params[key].grad if key in params else None
+        if got is None:
+            fail(f"after backward, the parameter {key} has no gradient", GRADIENT_HINT)
+        expect_close(got, copy.grad, f"gradient of {key}", atol=1e-4, rtol=1e-3, hint=GRADIENT_HINT)
+
 
 # ---------------------------------------------------------------- DownBlock and MidBlock
 # (batch, channels_in, channels_out, time_emb_dim, groups, downsample, attention, height, width)
@@ -63,10 +98,12 @@ def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> None:
             block = st.build(DownBlock, cin, cout, tdim, groups, downsample, attention, seed=seed, what=what)
             downblock_structure(block, cin, cout, tdim, groups, downsample, attention, what)
             st.perturb(block, seed)
-            block.block1 = StandIn(cin, cout, tdim, seed, f"{what}.block1")
-            block.block2 = StandIn(cout, cout, tdim, seed + 1, f"{what}.block2")
+            b1, b2 = StandIn(cin, cout, tdim, seed, f"{what}.block1"), StandIn(cout, cout, tdim, seed + 1,
+                                                                               f"{what}.block2")
+            att = StandIn(cout, cout, 0, seed + 2, f"{what}.attention") if attention else nn.Identity()
+            block.block1, block.block2 = b1, b2
             if attention:
-                block.attention = StandIn(cout, cout, 0, seed + 2, f"{what}.attention")
+                block.attention = att
             x = torch.randn(B, cin, H, W, generator=seeded(seed))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
             st.expect_repeatable(block, x, t)
@@ -84,6 +121,16 @@ def downblock(DownBlock, cases=DOWNBLOCK_CASES) -> None:
             expect_close(got_skip, skip, "skip", hint="the skip is the AttentionBlock's output, before downsampling",
                          variants=[(h2, "the skip is taken before the attention: it is the AttentionBlock's output"),
                                    (h1, "the skip is block1's output; it is the AttentionBlock's output")])
+        with case(f"gradients: backward through {what} from both outputs, B={B}, H={H}, W={W}"):
+            def expected_down(x: Tensor, t: Tensor, params: dict) -> tuple[Tensor, Tensor]:
+                skip = att(b2(b1(x, t), t))
+                if not downsample:
+                    return skip, skip
+                return F.conv2d(skip, params["downsample.weight"], params["downsample.bias"], stride=2,
+                                padding=1), skip
+
+            expect_wiring_gradients(block, {"x": x, "step_emb": t}, expected_down,
+                                    {"downsample": block.downsample} if downsample else {}, seed, what)
 
 
 # (batch, mid_dim, time_emb_dim, groups, height, width)
@@ -121,6 +168,9 @@ def midblock(MidBlock, cases=MIDBLOCK_CASES) -> None:
                     (b1(att(b2(x, t)), t), "block1 and block2 are swapped: block1 runs first"),
                 ]
             expect_close(got, expected, hint="block2(attention(block1(x)))", variants=variants)
+        with case(f"gradients: backward through {what}, B={B}, H={H}, W={W}"):
+            expect_wiring_gradients(block, {"x": x, "step_emb": t}, lambda x, t, _: b2(att(b1(x, t)), t), {}, seed,
+                                    what)
 
 
 # ---------------------------------------------------------------- UpBlock
@@ -156,11 +206,14 @@ def upblock(UpBlock, cases=UPBLOCK_CASES) -> None:
             block = st.build(UpBlock, dim_in, dim_out, tdim, groups, upsample, attention, seed=seed, what=what)
             upblock_structure(block, dim_in, dim_out, tdim, groups, upsample, attention, what)
             st.perturb(block, seed)
-            block.block1 = StandIn(2 * dim_out, dim_in, tdim, seed, f"{what}.block1")
+            b1, b2 = StandIn(2 * dim_out, dim_in, tdim, seed, f"{what}.block1"), StandIn(dim_in, dim_in, tdim,
+                                                                                         seed + 1, f"{what}.block2")
+            att = StandIn(dim_in, dim_in, 0, seed + 2, f"{what}.attention") if attention else nn.Identity()
+            block.block1 = b1
             block.block1.input_check = ConcatInputCheck((B, dim_out, H, W), f"{what}.block1")
-            block.block2 = StandIn(dim_in, dim_in, tdim, seed + 1, f"{what}.block2")
+            block.block2 = b2
             if attention:
-                block.attention = StandIn(dim_in, dim_in, 0, seed + 2, f"{what}.attention")
+                block.attention = att
             x = torch.randn(B, dim_out, H, W, generator=seeded(seed))
             skip = torch.randn(B, dim_out, H, W, generator=seeded(seed + 20))
             t = torch.randn(B, tdim, generator=seeded(seed + 50))
@@ -169,6 +222,15 @@ def upblock(UpBlock, cases=UPBLOCK_CASES) -> None:
             expected, variants = upblock_variants(block, x, t, skip)
             expect_close(got, expected, hint="upsample(attention(block2(block1(cat([x, skip], dim=1)))))",
                          variants=variants)
+        with case(f"gradients: backward through {what}, to x, skip and step_emb, B={B}, H={H}, W={W}"):
+            def expected_up(x: Tensor, t: Tensor, skip: Tensor, params: dict) -> Tensor:
+                h = att(b2(b1(torch.cat([x, skip], dim=1), t), t))
+                if not upsample:
+                    return h
+                return F.conv_transpose2d(h, params["upsample.weight"], params["upsample.bias"], stride=2, padding=1)
+
+            expect_wiring_gradients(block, {"x": x, "step_emb": t, "skip": skip}, expected_up,
+                                    {"upsample": block.upsample} if upsample else {}, seed, what)
 
 
 def upblock_variants(block: nn.Module, x: Tensor, t: Tensor, skip: Tensor) -> tuple[Tensor, list]:

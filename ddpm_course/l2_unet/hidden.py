@@ -55,6 +55,11 @@ def attention_block(AttentionBlock) -> None:
             _, variants = checks_blocks.attention_block_variants(ref, x)
             with torch.no_grad():
                 expect_close(got, ref(x), hint=checks_blocks.ATTENTION_BLOCK_HINT, variants=variants)
+    with case("gradients: backward through AttentionBlock(8) with reference weights, B=2, H=3, W=3, input and "
+              "every parameter"):
+        mine, ref = reference_pair(AttentionBlock, reference.AttentionBlock, (8,), 5, "AttentionBlock(8)")
+        checks_blocks.expect_same_gradients(mine, ref, {"x": torch.randn(2, 8, 3, 3, generator=seeded(70)) * 2}, 5,
+                                            "AttentionBlock(8)")
 
 
 @check("ResidualBlock (hidden)")
@@ -72,6 +77,15 @@ def resblock(ResidualBlock) -> None:
             _, variants = checks_blocks.resblock_variants(ref, x, t)
             with torch.no_grad():
                 expect_close(got, ref(x, t), hint=checks_blocks.RESBLOCK_HINT, variants=variants)
+    for seed, (B, cin, cout, step_dim, groups, H, W) in enumerate(cases[:2]):
+        what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
+        with case(f"gradients: backward through {what} with reference weights, B={B}, H={H}, W={W}, inputs and "
+                  f"every parameter"):
+            mine, ref = reference_pair(ResidualBlock, reference.ResidualBlock, (cin, cout, step_dim, groups), seed,
+                                       what)
+            checks_blocks.expect_same_gradients(
+                mine, ref, {"x": torch.randn(B, cin, H, W, generator=seeded(seed + 70)) * 2,
+                            "time_emb": torch.randn(B, step_dim, generator=seeded(seed + 71))}, seed, what)
 
 
 @check("DownBlock (hidden)")
@@ -93,6 +107,9 @@ def downblock(DownBlock) -> None:
             got_out, got_skip = checks_wiring.unpack_pair(mine(x, t), expected_out, what)
             expect_close(got_out, expected_out, "downsampled output")
             expect_close(got_skip, expected_skip, "skip", hint="the skip is the AttentionBlock's output")
+        with case(f"gradients: backward through {what} with reference weights and fake blocks, from both "
+                  f"outputs, B={B}, H={H}, W={W}"):
+            checks_blocks.expect_same_gradients(mine, ref, {"x": x, "step_emb": t}, seed, what)
 
 
 @check("MidBlock (hidden)")
@@ -109,6 +126,9 @@ def midblock(MidBlock) -> None:
             got = mine(x, t)
             with torch.no_grad():
                 expect_close(got, ref(x, t))
+        with case(f"gradients: backward through {what} with reference weights and fake blocks, B={B}, H={H}, "
+                  f"W={W}"):
+            checks_blocks.expect_same_gradients(mine, ref, {"x": x, "step_emb": t}, seed, what)
 
 
 @check("UpBlock (hidden)")
@@ -130,6 +150,9 @@ def upblock(UpBlock) -> None:
             _, variants = checks_wiring.upblock_variants(ref, x, t, skip)
             with torch.no_grad():
                 expect_close(got, ref(x, t, skip), variants=variants)
+        with case(f"gradients: backward through {what} with reference weights and fake blocks, to x, skip and "
+                  f"step_emb, B={B}, H={H}, W={W}"):
+            checks_blocks.expect_same_gradients(mine, ref, {"x": x, "step_emb": t, "skip": skip}, seed, what)
 
 
 def parts(model: nn.Module):
@@ -160,8 +183,9 @@ def fake_blocks(Unet):
 @check("Unet (hidden)")
 def unet(Unet) -> None:
     # sizes that halve as often as the levels need: the size validation is graded by unet_properties
-    checks_unet.unet(Unet, [(3, (1, 6, 10), 8, (1,), 4, None), (1, (1, 8, 8), 8, (1, 2), 2, (True, True)),
-                            (1, (1, 4, 4), 8, (1, 1, 2), 2, (False, False, False))])
+    # each passes even a stricter validation (see checks_unet.UNET_CASES): validation is unet_properties' business
+    checks_unet.unet(Unet, [(3, (1, 6, 10), 8, (1,), 2, None), (1, (1, 8, 8), 8, (1, 2), 2, (True, True)),
+                            (1, (1, 8, 8), 8, (1, 1, 2), 2, (False, False, False))])
     cases = [(1, (2, 8, 8), 12, (1, 2, 2), 3, None), (2, (1, 4, 12), 8, (2, 1), 2, (True, False))]
     for seed, (B, image_shape, channels, dim_mults, groups, attention_levels) in enumerate(cases):
         what, kwargs = checks_unet.unet_call(image_shape, channels, dim_mults, groups, attention_levels)
@@ -191,4 +215,5 @@ def unet_properties(Unet) -> None:
         with torch.no_grad():
             out = model(torch.randn(2, 1, 5, 7, generator=seeded(0)), torch.tensor([1, 2]))
         expect_tensor(out, (2, 1, 5, 7), hint="with a single level nothing is halved: the output has the input's shape")
-    checks_unet.unet_properties(Unet, fashion=False, small=((3, 8, 4), 8, (1, 1), 4))
+    checks_unet.unet_properties(Unet, fashion=False, small=((3, 8, 4), 8, (1, 1), 4),
+                                valid=[((2, 6, 2), 12, (1, 1), 6), ((1, 4, 12), 4, (1, 2, 1), 4)])

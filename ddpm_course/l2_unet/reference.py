@@ -182,9 +182,9 @@ class Unet(nn.Module):
     but the first (full-resolution) one attends.
 
     Raises:
-        ValueError: if H or W is not divisible by 2 ** (len(dim_mults) - 1), or a channel count
-            channels * m is not divisible by both groups and the 4 attention heads, or
-            attention_levels does not have one flag per level.
+        ValueError: if H or W is not divisible by 2 ** (len(dim_mults) - 1), or a channel count in dims
+            is not divisible by groups or by the 4 attention heads (each on its own: their product need not
+            divide it), or attention_levels does not have one flag per level.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], channels: int = 128,
