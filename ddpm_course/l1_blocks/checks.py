@@ -128,10 +128,11 @@ def call_on_meta(fn, *args):
     them, as it would with a GPU's; say so with a hint, rather than pass on torch's bare RuntimeError."""
     try:
         return fn(*args)
-    except RuntimeError as err:
-        if "device" not in str(err):
+    except (RuntimeError, NotImplementedError, TypeError) as err:  # NotImplementedError: .cpu() of a meta tensor
+        if "device" not in str(err) and "meta" not in str(err):
             raise
-        fail(f"on the meta device your code raised RuntimeError: {err}", DEVICE_HINT)
+        fail(f"on the meta device your code raised {type(err).__name__}: {err}",
+             DEVICE_HINT + "; and move nothing to the CPU (.cpu(), .numpy()) inside forward")
 
 
 def backward(loss: torch.Tensor) -> None:
@@ -143,6 +144,7 @@ def backward(loss: torch.Tensor) -> None:
         fail(f"the values are right, but backward through your code raised RuntimeError: {err}", GRADIENT_HINT)
 
 
+@torch.enable_grad()  # a student who switched gradients off to explore still gets this check right
 def groupnorm_gradients(mine: nn.Module, groups: int, x: torch.Tensor, target: torch.Tensor, eps: float) -> None:
     """Backpropagate through the student's GroupNorm and through F.group_norm with the same weights; compare
     the gradients of the input, the weight and the bias."""
@@ -276,10 +278,11 @@ def swish(swish_fn, SiLU, shapes=SWISH_SHAPES, extras: bool = True) -> None:
             expect_close(got, F.silu(x), hint=SWISH_STABILITY_HINT)
         with case("gradient: backward through swish, compared with F.silu's"):
             x = (torch.randn(2, 5, generator=seeded(8)) * 3).requires_grad_()
-            with forbid_ops({"silu": SILU_SHORTCUT}):
+            with forbid_ops({"silu": SILU_SHORTCUT}), torch.enable_grad():
                 backward(swish_fn(x).sum())
             x_ref = x.detach().clone().requires_grad_()
-            F.silu(x_ref).sum().backward()
+            with torch.enable_grad():
+                F.silu(x_ref).sum().backward()
             expect_close(x.grad, x_ref.grad, "gradient", hint=GRADIENT_HINT)
         with case("device: swish on a tensor on the meta device"):
             with forbid_ops({"silu": SILU_SHORTCUT}):

@@ -107,6 +107,14 @@ BUGS = [
         fails="resblock_values", says="backward through"),
     Bug("step embedding detached", "resblock_impl", ("self.time_proj(time_emb)", "self.time_proj(time_emb.detach())"),
         fails="resblock_values", says="the input time_emb has no gradient"),
+    Bug("projected step kept on self from the first call", "resblock_impl",
+        (STEP, "        if not hasattr(self, \"step\"):\n"
+               "            self.step = rearrange(self.time_proj(time_emb), \"b c -> b c 1 1\")\n"
+               "        h = h + self.step\n"),
+        fails="resblock_values", says="keep nothing from one call to the next"),
+    Bug("step embedding moved to the CPU", "resblock_impl",
+        ("self.time_proj(time_emb)", "self.time_proj(time_emb.cpu())"),
+        fails="resblock_values", says="move nothing to the CPU"),
     # DownBlock
     Bug("skip returned detached", "downblock_impl",
         ("        return self.downsample(skip), skip", "        return self.downsample(skip), skip.detach()"),

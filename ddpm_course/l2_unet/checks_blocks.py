@@ -32,6 +32,37 @@ def resblock_parameters(cin: int, cout: int, step_dim: int) -> int:
     return count + st.conv_parameters(cin, cout, 1) if cin != cout else count
 
 
+def warm_meta() -> None:
+    """Run one op on the meta device: its first op imports torch's meta registrations (torch._dynamo with them),
+    about a second once per process, paid here when a notebook imports the checks rather than inside a check."""
+    torch.empty(1, device="meta").add(1)
+
+
+warm_meta()
+
+SECOND_CALL_HINT = "forward must not depend on earlier calls: keep nothing from one call to the next on self"
+DEVICE_HINT = ("create every tensor on the input's device (device=x.device), and keep the layers in attributes, so "
+               "that .to(device) moves them: on a GPU, a tensor made on the CPU regardless fails the same way")
+
+
+def expect_runs_on_meta(block: nn.Module, inputs: tuple[Tensor, ...], shape: tuple[int, ...], what: str) -> None:
+    """Move the block to the meta device (shapes, no data: it stands in for a GPU) and run it on meta inputs; fail
+    with a hint where something was made on the CPU regardless, or the output is not on the meta device."""
+    block.to("meta")
+    try:
+        out = block(*inputs)
+    except (RuntimeError, NotImplementedError, TypeError) as err:  # NotImplementedError: .cpu() of a meta tensor
+        if "device" not in str(err) and "meta" not in str(err):
+            raise
+        fail(f"{what} moved to the meta device, with inputs there, raised {type(err).__name__}: {err}",
+             DEVICE_HINT + "; and move nothing to the CPU (.cpu(), .numpy()) inside forward")
+    if not isinstance(out, Tensor) or out.device.type != "meta":
+        where = out.device if isinstance(out, Tensor) else type(out).__name__
+        fail(f"{what} moved to the meta device returned its output on {where}", DEVICE_HINT)
+    if tuple(out.shape) != tuple(shape):
+        fail(f"on the meta device, {what} returned shape {tuple(out.shape)}, expected {tuple(shape)}")
+
+
 GRADIENT_HINT = ("the values are right but not the gradients: an in-place op (mul_, add_, +=) on a tensor that "
                  "autograd saved breaks backward, and a .detach() or torch.no_grad() cuts the graph; write new tensors")
 
@@ -49,6 +80,7 @@ def targets(outputs: tuple[Tensor, ...], seed: int) -> list[Tensor]:
     return [torch.randn(out.shape, generator=seeded(seed + 7 * k)) for k, out in enumerate(outputs)]
 
 
+@torch.enable_grad()  # gradients switched off to explore must not fail the check
 def expect_gradients_flow(block: nn.Module, inputs: dict[str, Tensor], seed: int, what: str) -> None:
     """Backpropagate through the block from a random weighting of its output(s); fail unless backward runs and
     every input and every parameter gets a finite, non-zero gradient. (The values were checked already.)"""
@@ -69,6 +101,7 @@ def expect_gradients_flow(block: nn.Module, inputs: dict[str, Tensor], seed: int
              "something cuts them off: a .detach(), a torch.no_grad() block, or a layer built but never used")
 
 
+@torch.enable_grad()  # gradients switched off to explore must not fail the check
 def expect_same_gradients(mine: nn.Module, ref: nn.Module, inputs: dict[str, Tensor], seed: int, what: str) -> None:
     """Backpropagate the same loss through the student's block and the reference, with the same weights; compare
     the gradient of every input and of every parameter (by name)."""
@@ -144,7 +177,12 @@ def attention_block(AttentionBlock, cases=ATTENTION_BLOCK_CASES) -> None:
             got = block(x)
             expected, variants = attention_block_variants(block, x)
             expect_close(got, expected, hint=ATTENTION_BLOCK_HINT, variants=variants)
+            second, _ = attention_block_variants(block, 3 - x)
+            expect_close(block(3 - x), second, "output of a second call, on 3 - x", hint=SECOND_CALL_HINT)
     B, C, H, W = cases[0]
+    with case(f"device: AttentionBlock({C}).to('meta') on an input on the meta device"):
+        block = st.build(AttentionBlock, C, seed=0, what=f"AttentionBlock({C})")
+        expect_runs_on_meta(block, (torch.empty(B, C, H, W, device="meta"),), (B, C, H, W), f"AttentionBlock({C})")
     with case(f"gradients: backward through AttentionBlock({C}), B={B}, H={H}, W={W}"):
         block = st.build(AttentionBlock, C, seed=0, what=f"AttentionBlock({C})")
         st.perturb(block, 0)
@@ -233,8 +271,16 @@ def resblock(ResidualBlock, cases=RESBLOCK_CASES) -> None:
             got = block(x, t)
             expected, variants = resblock_variants(block, x, t)
             expect_close(got, expected, hint=RESBLOCK_HINT, variants=variants)
+            x2, t2 = 1 - 2 * x, torch.randn(B, step_dim, generator=seeded(seed + 60)) * 3
+            second, _ = resblock_variants(block, x2, t2)
+            expect_close(block(x2, t2), second, "output of a second call, on 1 - 2 * x and another time_emb",
+                         hint=SECOND_CALL_HINT)
     B, cin, cout, step_dim, groups, H, W = cases[0]
     what = f"ResidualBlock({cin}, {cout}, step_dim={step_dim}, groups={groups})"
+    with case(f"device: {what}.to('meta') on inputs on the meta device"):
+        block = st.build(ResidualBlock, cin, cout, step_dim, groups, seed=0, what=what)
+        expect_runs_on_meta(block, (torch.empty(B, cin, H, W, device="meta"), torch.empty(B, step_dim, device="meta")),
+                            (B, cout, H, W), what)
     with case(f"gradients: backward through {what}, B={B}, H={H}, W={W}"):
         block = st.build(ResidualBlock, cin, cout, step_dim, groups, seed=0, what=what)
         st.perturb(block, 0)
