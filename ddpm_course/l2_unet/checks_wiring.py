@@ -11,6 +11,7 @@ from ddpm_course.checking import case, check, expect_close, fail, seeded
 from ddpm_course.l2_unet.checks_blocks import GRADIENT_HINT, backward, targets
 from ddpm_course.l2_unet.fakes import ConcatInputCheck, StandIn
 
+
 @torch.enable_grad()  # gradients switched off to explore must not fail the check
 def expect_wiring_gradients(block: nn.Module, inputs: dict[str, Tensor], expected_fn, layers: dict[str, nn.Module],
                             seed: int, what: str) -> None:
