@@ -23,7 +23,11 @@ DRAW_NOISE = "noise = torch.randn(img.shape, generator=generator, device=img.dev
 LOSS = "return F.mse_loss(model(x_t, t), noise)"
 MEAN = "mean = (x_t - beta / torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha)"
 SIGMA2 = 'sigma2 = beta if variance == "beta" else (1 - alpha_bar_prev) / (1 - alpha_bar) * beta'
-STEP = "p_sample_step(model, x, t, schedule, variance, generator)"
+STEP = "p_sample_step(model, x, t, schedule, variance, generator, clip_x0)"
+CLIP = "        x0_pred = x0_pred.clamp(-1, 1)\n"
+POSTERIOR = ("        mean = (torch.sqrt(alpha_bar_prev) * beta * x0_pred "
+             "+ torch.sqrt(alpha) * (1 - alpha_bar_prev) * x_t) \\\n"
+             "            / (1 - alpha_bar)\n")
 LOOP = "range(schedule.max_steps - 1, -1, -1)"
 
 BUGS = [
@@ -50,6 +54,9 @@ BUGS = [
         fails="beta_schedules_values", says="index 0 holds the paper's β_1"),
     Bug("cosine clipped at 0.9999", "beta_schedules_impl", (COSINE_RETURN, COSINE_RETURN.replace("0.999", "0.9999")),
         fails="beta_schedules_values", says="you clipped at 0.9999"),
+    Bug("cosine clamped from below at 1e-4", "beta_schedules_impl",
+        (COSINE_RETURN, "return betas.clamp(min=1e-4, max=0.999).float()"),
+        fails="beta_schedules_values", says="clamped the betas from below"),
     # NoiseSchedule
     Bug("plain tensor attributes instead of buffers (not moved by .to(device))", "noise_schedule_impl",
         (BUFFERS, "        self.betas = betas.clone()\n        self.alphas = alphas\n"
@@ -113,6 +120,14 @@ BUGS = [
         (DRAW_NOISE, "noise = torch.randn(img.shape[1:], generator=generator, device=img.device, "
                      "dtype=img.dtype).expand_as(img)"),
         fails="noise_img_values", says="same noise"),
+    Bug("noise drawn on the CPU whatever the device", "noise_img_impl",
+        (DRAW_NOISE, "noise = torch.randn(img.shape, generator=generator, dtype=img.dtype)"),
+        fails="noise_img_values", says="on the images' device"),
+    Bug("t drawn on the CPU whatever the device", "noise_img_impl",
+        ("generator=generator, device=img.device)\n    noise", "generator=generator)\n    noise"),
+        fails="noise_img_values", says="on the images' device"),
+    Bug("the model's prediction detached from the graph", "diffusion_loss_impl",
+        (LOSS, "return F.mse_loss(model(x_t, t).detach(), noise)"), fails="diffusion_loss_values", says="gradient"),
     Bug("noise ignores the generator", "noise_img_impl", (DRAW_NOISE, "noise = torch.randn_like(img)"),
         fails="noise_img_values", says="global random generator"),
     Bug("reconstruct divides by alpha bar, not its sqrt", "noise_img_impl",
@@ -173,7 +188,29 @@ BUGS = [
                "            + torch.sqrt(alpha) * (1 - alpha_bar_prev) * x_t) / (1 - alpha_bar)"),
         ("schedule.alpha_bars[t - 1] if t > 0 else torch.ones_like(alpha_bar)", "schedule.alpha_bars[t - 1]"),
         fails="reverse_step_values", says="wraps around"),
+    # p_sample_step with clip_x0: what the official samplers do, done wrong
+    Bug("clips the predicted noise instead of x0_pred", "reverse_step_impl",
+        (CLIP, "        eps = eps.clamp(-1, 1)\n"
+               "        x0_pred = (x_t - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)\n"),
+        fails="reverse_step_values", says="not the predicted noise"),
+    Bug("clips x0_pred but keeps the noise form of the mean", "reverse_step_impl", (POSTERIOR, ""),
+        fails="reverse_step_values", says="the ε̂ form ignores the clipping"),
+    Bug("clips x_t instead of x0_pred", "reverse_step_impl",
+        (CLIP, "        x0_pred = (x_t.clamp(-1, 1) - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)\n"),
+        fails="reverse_step_values", says="not x_t"),
+    Bug("forgets the clip at t = 0", "reverse_step_impl", ("    if clip_x0:", "    if clip_x0 and t > 0:"),
+        fails="reverse_step_values", says="t = 0 included"),
+    Bug("clip_x0 ignored", "reverse_step_impl", ("    if clip_x0:", "    if False:"),
+        fails="reverse_step_values", says="clip_x0 has no effect"),
     # sample
+    Bug("clip_x0 not passed on", "sampler_impl", (STEP, "p_sample_step(model, x, t, schedule, variance, generator)"),
+        fails="sampler_values", says="pass `clip_x0`"),
+    Bug("the starting noise drawn on the CPU whatever the device", "sampler_impl",
+        ("x = torch.randn(shape, generator=generator, device=device)", "x = torch.randn(shape, generator=generator)"),
+        fails="sampler_values", says="device you sample on"),
+    Bug("the kept predictions left on the sampling device", "sampler_impl",
+        ("predictions.append(x0_pred.cpu())", "predictions.append(x0_pred)"), fails="sampler_values",
+        says="move each to the CPU"),
     Bug("steps run from T down to 1", "sampler_impl", (LOOP, "range(schedule.max_steps, 0, -1)"),
         fails="sampler_values", says="outside the 0-based steps"),
     Bug("sampling with gradients enabled", "sampler_impl",
@@ -186,9 +223,11 @@ BUGS = [
         fails="sampler_values", says="t = 0, is missing"),
     Bug("keeps x_t instead of the x0 prediction", "sampler_impl",
         ("predictions.append(x0_pred.cpu())", "predictions.append(x.cpu())"), fails="sampler_values", says="not x_t"),
-    Bug("variance not passed on", "sampler_impl", (STEP, "p_sample_step(model, x, t, schedule, generator=generator)"),
+    Bug("variance not passed on", "sampler_impl",
+        (STEP, "p_sample_step(model, x, t, schedule, generator=generator, clip_x0=clip_x0)"),
         fails="sampler_values", says="pass `variance`"),
-    Bug("generator not passed on", "sampler_impl", (STEP, "p_sample_step(model, x, t, schedule, variance)"),
+    Bug("generator not passed on", "sampler_impl", (STEP, "p_sample_step(model, x, t, schedule, variance, "
+                                                          "clip_x0=clip_x0)"),
         fails="sampler_values", says="global random generator"),
     Bug("keep_every counted from the first step", "sampler_impl",
         ("if keep_every and t % keep_every == 0",
@@ -231,6 +270,8 @@ ALTERNATIVES = [
                  "    eps = model(x_t, steps)\n"
                  "    beta, alpha, alpha_bar = (extract(v, steps, x_t) for v in (schedule.betas, schedule.alphas,"
                  " schedule.alpha_bars))\n")),
+    Alternative("clip_x0 through torch.clip", "reverse_step_impl",
+                ("x0_pred = x0_pred.clamp(-1, 1)", "x0_pred = torch.clip(x0_pred, -1.0, 1.0)")),
     Alternative("sampling under inference_mode", "sampler_impl",
                 ("with torch.no_grad():", "with torch.inference_mode():")),
 ]

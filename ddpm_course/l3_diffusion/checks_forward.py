@@ -55,7 +55,11 @@ def expect_cosine(cosine_beta_schedule: Callable, max_steps: int, s: float, defa
     top = float(got.max()) if isinstance(got, Tensor) and got.numel() else 0.999
     other_clip = [(closed_forms.cosine_betas(max_steps, s, clip=top), f"you clipped at {top:.6g}; clip every beta "
                    f"at 0.999: torch.clamp(betas, max=0.999)")] if 0.99 < top < 1 and abs(top - 0.999) > 1e-6 else []
-    expect_close(got, expected, "betas", atol=1e-6, rtol=1e-5, variants=other_clip + [
+    low = float(got.min()) if isinstance(got, Tensor) and got.numel() else 0.0
+    clamped_below = [(expected.clamp(min=low, max=0.999), f"you clamped the betas from below, at {low:.6g}: clip only "
+                      f"the top, at 0.999; the first betas (index 0: {float(expected[0]):.6g}) are smaller, and "
+                      f"stay")] if low > float(expected.min()) * 1.01 else []
+    expect_close(got, expected, "betas", atol=1e-6, rtol=1e-5, variants=other_clip + clamped_below + [
         (closed_forms.cosine_betas(max_steps, s, clip=None), "clip every beta at 0.999: torch.clamp(betas, max=0.999)"),
         (closed_forms.cosine_betas(max_steps, 0.0), "you left out the offset s in (t/T + s) / (1 + s)"),
         (closed_forms.cosine_betas(max_steps, s, square=False), "f(t) is the *square* of the cosine"),
@@ -220,6 +224,25 @@ def expect_noise_img(noise_img: Callable, s: fakes.Schedule, img: Tensor, seed: 
     return t, noise, x_t
 
 
+def expect_noise_img_device(noise_img: Callable, s: fakes.Schedule) -> None:
+    """t and the noise are drawn on the images' device, whatever it is (meta: tensors without values)."""
+    on_meta = fakes.Schedule(*(v.to("meta") for v in (s.betas, s.alphas, s.alpha_bars)))
+    try:
+        out, _ = isolated(noise_img, torch.empty(3, 1, 4, 4, device="meta"), on_meta)
+    except RuntimeError as err:
+        if "device" not in str(err):
+            raise
+        fail(f"on the device 'meta', noise_img raised: {str(err)[:200]}", DEVICE_HINT)
+    for name, value in zip(("t", "noise", "x_t"), out):
+        if not isinstance(value, Tensor) or value.device.type != "meta":
+            fail(f"for images on the device 'meta', noise_img returned {name} on "
+                 f"{value.device if isinstance(value, Tensor) else type(value).__name__}", DEVICE_HINT)
+
+
+DEVICE_HINT = "draw t and the noise on the images' device: torch.randint(..., device=img.device), " \
+              "torch.randn(img.shape, ..., device=img.device)"
+
+
 def lent_forward_process(noise_img: Callable, reconstruct: Callable):
     """noise_img and reconstruct run with stand-ins for q_sample and extract: the student's own are graded by
     forward_process alone. Yields the stand-in q_sample."""
@@ -263,6 +286,8 @@ def noise_img_cases(noise_img: Callable, reconstruct: Callable, steps: int, seed
         first, second = (isolated(noise_img, img, s, generator=seeded(seed + 5))[0] for _ in range(2))
         if not all(torch.equal(a, b) for a, b in zip(first, second)):
             fail("noise_img is not reproducible with a seeded generator", GENERATOR_HINT)
+    with case("an image batch (3, 1, 4, 4) on the device 'meta' (another device than the CPU, as a GPU is)"):
+        expect_noise_img_device(noise_img, s)
     exact = closed_forms.linear_schedule(0.05, 0.5, steps, dtype=torch.float64)
     for shape in ((4, 2, 3, 3), (1, 6)):
         with case(f"reconstruct inverts q_sample, x_t of shape {shape}, float64"):

@@ -99,11 +99,14 @@ def loss_cases(diffusion_loss: Callable, cases, steps: int) -> None:
 
 
 def expect_reverse_step(p_sample_step: Callable, s: fakes.Schedule, shape: tuple[int, ...], t: int, variance: str,
-                        seed: int, dtype: torch.dtype = torch.float32) -> None:
-    x = torch.randn(shape, generator=seeded(seed), dtype=dtype)
-    original = fakes.FakeDenoiser(s.max_steps)
+                        seed: int, dtype: torch.dtype = torch.float32, clip: bool = False) -> None:
+    """One reverse step against Algorithm 2; with `clip`, called with clip_x0=True on inputs spread wide enough that
+    x0_pred leaves [-1, 1] (without it, clip_x0 is left to its default: an unclipped sampler passes)."""
+    x = torch.randn(shape, generator=seeded(seed), dtype=dtype) * (3 if clip else 1)
+    original = fakes.FakeDenoiser(s.max_steps, scale=2.5 if clip else 0.6)
     model = lend(original)
-    out, drew = isolated(p_sample_step, model, x, t, s, variance=variance, generator=seeded(seed + 100))
+    extra = {"clip_x0": True} if clip else {}
+    out, drew = isolated(p_sample_step, model, x, t, s, variance=variance, generator=seeded(seed + 100), **extra)
     if not (isinstance(out, tuple) and len(out) == 2):
         fail(f"p_sample_step should return a tuple (x_prev, x0_pred), got {type(out).__name__}")
     calls = model.calls
@@ -116,38 +119,47 @@ def expect_reverse_step(p_sample_step: Callable, s: fakes.Schedule, shape: tuple
     x_prev, x0_pred = out
     eps = original.expected(x, torch.full((shape[0],), t))
     z = torch.randn(shape, generator=seeded(seed + 100), dtype=dtype)
-    expected_prev, expected_x0 = closed_forms.p_sample_step(x, t, eps, s, z, variance)
+    expected_prev, expected_x0 = closed_forms.p_sample_step(x, t, eps, s, z, variance, clip)
     a = s.alpha_bars.double()[t]
+    unclipped = closed_forms.p_sample_step(x, t, eps, s, z, variance)[1]
     expect_close(x0_pred, expected_x0, "x0_pred", variants=[
         ((x.double() - (1 - a).sqrt() * eps) / a, "divide by sqrt(ᾱ_t), not by ᾱ_t"),
         ((x.double() - (1 - a) * eps) / a.sqrt(), "the noise term is sqrt(1 - ᾱ_t) ε̂, with a square root"),
-    ], hint="x0_pred = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t) with ᾱ_t = alpha_bars[t], as in reconstruct")
+    ] + ([(unclipped, closed_forms.CLIP_MISTAKES["not at 0" if t == 0 else "ignored"])] if clip else [])
+        + ([(closed_forms.p_sample_step(x, t, eps, s, z, variance, clip, clip_mistake=name)[1], hint)
+            for name, hint in closed_forms.CLIP_MISTAKES.items() if name in ("eps", "x_t")] if clip else []),
+        hint="x0_pred = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t) with ᾱ_t = alpha_bars[t], as in reconstruct"
+             + (", then clamped to [-1, 1]" if clip else ""))
     expect_close_lazily(x_prev, expected_prev, "x_prev",
-                        lambda: closed_forms.p_sample_step_variants(x, t, eps, s, z, variance),
+                        lambda: closed_forms.p_sample_step_variants(x, t, eps, s, z, variance, clip),
                         hint=GENERATOR_HINT if drew else
                         "compare with Algorithm 2 term by term: the mean, then sqrt(σ_t²) z "
                                                   "with z = torch.randn(x_t.shape, generator=generator, ...)")
 
 
-REVERSE_CASES = [((3, 2, 4, 4), 6, "beta"), ((3, 2, 4, 4), 6, "beta_tilde"), ((2, 5), 0, "beta"),
-                 ((1, 3), 1, "beta_tilde"), ((2, 1, 3, 3), 9, "beta_tilde")]
+# (shape, t, variance, clip_x0)
+REVERSE_CASES = [((3, 2, 4, 4), 6, "beta", False), ((3, 2, 4, 4), 6, "beta_tilde", False), ((2, 5), 0, "beta", False),
+                 ((1, 3), 1, "beta_tilde", False), ((2, 1, 3, 3), 9, "beta_tilde", False),
+                 ((3, 2, 4, 4), 6, "beta", True), ((2, 1, 3, 3), 9, "beta_tilde", True), ((2, 5), 0, "beta", True)]
 
 
 @check("p_sample_step")
 def reverse_step(p_sample_step: Callable, cases=REVERSE_CASES, steps: int = 10) -> None:
     s = closed_forms.linear_schedule(0.02, 0.3, steps)
-    for seed, (shape, t, variance) in enumerate(cases):
-        with case(f"x_t of shape {shape}, t={t} of T={steps}, variance={variance!r}"):
-            expect_reverse_step(p_sample_step, s, shape, t, variance, seed)
+    for seed, (shape, t, variance, clip) in enumerate(cases):
+        with case(f"x_t of shape {shape}, t={t} of T={steps}, variance={variance!r}"
+                  + (", clip_x0=True: x0_pred clipped to [-1, 1]" if clip else "")):
+            expect_reverse_step(p_sample_step, s, shape, t, variance, seed, clip=clip)
 
 
 def expect_sampler(sample: Callable, s: fakes.Schedule, shape: tuple[int, ...], variance: str, keep_every: int,
-                   seed: int) -> None:
+                   seed: int, clip: bool = False) -> None:
     T = s.max_steps
     original = fakes.FakeDenoiser(T)
     model = lend(original)
+    extra = {"clip_x0": True} if clip else {}
     out, drew = isolated(sample, model, s, shape, variance=variance, generator=seeded(seed), progress=False,
-                         keep_every=keep_every)
+                         keep_every=keep_every, **extra)
     if not (isinstance(out, tuple) and len(out) == 2):
         fail(f"sample should return a tuple (x_0, predictions), got {type(out).__name__}")
     x, kept = out
@@ -163,15 +175,17 @@ def expect_sampler(sample: Callable, s: fakes.Schedule, shape: tuple[int, ...], 
         fail("the model ran with gradients enabled", "wrap the sampling loop in `with torch.no_grad():`")
     expect_tensor(x, shape, "x_0", hint="the sample has the shape you asked for")
     # the sampler calls the p_sample_step the check lends (a made-up step), or runs Algorithm 2's step itself
-    fake = not torch.allclose(x.double(), closed_forms.sample(original, s, shape, variance, seed, 0)[0],
+    fake = not torch.allclose(x.double(), closed_forms.sample(original, s, shape, variance, seed, 0, clip=clip)[0],
                               atol=1e-5, rtol=1e-4)
-    expected, expected_kept = closed_forms.sample(original, s, shape, variance, seed, keep_every, fake=fake)
+    expected, expected_kept = closed_forms.sample(original, s, shape, variance, seed, keep_every, fake=fake, clip=clip)
 
     def other_variance() -> list[tuple[Tensor, str]]:
-        if variance != "beta_tilde":
-            return []
-        return [(closed_forms.sample(original, s, shape, "beta", seed, keep_every, fake=fake)[0],
-                 "pass `variance` on to p_sample_step")]
+        found = [(closed_forms.sample(original, s, shape, variance, seed, keep_every, fake=fake)[0],
+                  "pass `clip_x0` on to p_sample_step")] if clip else []
+        if variance == "beta_tilde":
+            found.append((closed_forms.sample(original, s, shape, "beta", seed, keep_every, fake=fake, clip=clip)[0],
+                          "pass `variance` on to p_sample_step"))
+        return found
 
     expect_close_lazily(x, expected, "x_0", other_variance,
                         hint=GENERATOR_HINT if drew else
@@ -184,8 +198,9 @@ def expect_sampler(sample: Callable, s: fakes.Schedule, shape: tuple[int, ...], 
              "keep x0_pred whenever t % keep_every == 0; none when keep_every is 0")
 
     def mistakes(index: int, step: int) -> list[tuple[Tensor, str]]:
-        kept_x = closed_forms.sample(original, s, shape, variance, seed, keep_every, keep="x_t", fake=fake)[1]
-        every_step = closed_forms.sample(original, s, shape, variance, seed, keep_every=1, fake=fake)[1]
+        kept_x = closed_forms.sample(original, s, shape, variance, seed, keep_every, keep="x_t", fake=fake,
+                                     clip=clip)[1]
+        every_step = closed_forms.sample(original, s, shape, variance, seed, keep_every=1, fake=fake, clip=clip)[1]
         return [(kept_x[index], "keep the x0 predictions, not x_t")] + [
             (pred, f"you kept the x0 prediction of step t = {other}; keep those of the steps with "
                    f"t % keep_every == 0: t = {at}")
@@ -195,13 +210,38 @@ def expect_sampler(sample: Callable, s: fakes.Schedule, shape: tuple[int, ...], 
         expect_close_lazily(got, want, f"the x0 prediction kept at t = {step}", lambda: mistakes(index, step))
 
 
-SAMPLER_CASES = [((3, 2, 2), "beta", 2), ((1, 4), "beta_tilde", 1), ((2, 3), "beta", 0)]
+# (shape, variance, keep_every, clip_x0)
+SAMPLER_CASES = [((3, 2, 2), "beta", 2, False), ((1, 4), "beta_tilde", 1, False), ((2, 3), "beta", 0, False),
+                 ((2, 3), "beta", 1, True)]
+DEVICE_HINT = "make every tensor on the device you sample on: torch.randn(shape, generator=generator, device=device)"
+
+
+def expect_devices(sample: Callable, s: fakes.Schedule, shape: tuple[int, ...]) -> None:
+    """Sampling on the meta device, another device than the CPU, as a GPU is: the sample stays there, and the kept
+    predictions move to the CPU. (On meta, moving a tensor to the CPU raises: that is how a prediction moved shows.)"""
+    model = lend(fakes.FakeDenoiser(s.max_steps))
+    try:
+        x, kept = isolated(sample, model, s, shape, device="meta", progress=False, keep_every=1)[0]
+    except NotImplementedError as err:
+        if "meta" in str(err):  # x0_pred.cpu(): the prediction moves to the CPU, as it should
+            return
+        raise
+    if not isinstance(x, Tensor) or x.device.type != "meta":
+        fail(f"asked for samples on the device 'meta', sample returned them on "
+             f"{x.device if isinstance(x, Tensor) else type(x).__name__}", DEVICE_HINT)
+    if kept and kept[0].device.type != "cpu":
+        fail(f"the kept x0 predictions stay on {kept[0].device}: move each to the CPU", "predictions.append("
+             "x0_pred.cpu()): a thousand predictions kept on a GPU would fill its memory")
 
 
 @check("sample")
 def sampler(sample: Callable, cases=SAMPLER_CASES, steps: int = 6) -> None:
     s = closed_forms.linear_schedule(0.05, 0.4, steps)
-    for seed, (shape, variance, keep_every) in enumerate(cases):
-        with case(f"shape {shape}, T={steps}, variance={variance!r}, keep_every={keep_every}, a fake model"), \
+    for seed, (shape, variance, keep_every, clip) in enumerate(cases):
+        with case(f"shape {shape}, T={steps}, variance={variance!r}, keep_every={keep_every}"
+                  + (", clip_x0=True" if clip else "") + ", a fake model"), \
                 standing_in(sample, p_sample_step=fakes.FakeStep()):  # p_sample_step has its own check
-            expect_sampler(sample, s, shape, variance, keep_every, seed)
+            expect_sampler(sample, s, shape, variance, keep_every, seed, clip=clip)
+    with case(f"device='meta' (another device than the CPU, as a GPU is), shape {cases[0][0]}, T={steps}"), \
+            standing_in(sample, p_sample_step=fakes.FakeStep()):
+        expect_devices(sample, s, cases[0][0])

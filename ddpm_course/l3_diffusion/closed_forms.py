@@ -86,20 +86,32 @@ def q_step_variants(x: Tensor, t: Tensor, s: Schedule, z: Tensor) -> list[tuple[
     ]
 
 
-def p_sample_step(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor, variance: str, *,
-                 sigma_power: float = 0.5, noise_at_zero: bool = False, prev_is_current: bool = False,
-                 tilde_inverted: bool = False, variance_swapped: bool = False, mean_alpha: str = "alpha",
-                 mean_eps: str = "beta") -> tuple[Tensor, Tensor]:
-    """(x_{t-1}, x0_pred) of Algorithm 2 in float64; the keyword arguments reproduce known mistakes."""
+def p_sample_step(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor, variance: str, clip: bool = False, *,
+                  sigma_power: float = 0.5, noise_at_zero: bool = False, prev_is_current: bool = False,
+                  tilde_inverted: bool = False, variance_swapped: bool = False, mean_alpha: str = "alpha",
+                  mean_eps: str = "beta", clip_mistake: str = "") -> tuple[Tensor, Tensor]:
+    """(x_{t-1}, x0_pred) of Algorithm 2 in float64, with x0_pred clipped to [-1, 1] and the posterior mean taken
+    from it when `clip`; the keyword arguments reproduce known mistakes (clip_mistake: "eps" clips the noise
+    instead, "mean" keeps the noise form of the mean, "x_t" clips x_t, "not at 0" skips the clip at t = 0)."""
     x, eps, z = x.double(), eps.double(), z.double()
     beta, alpha, alpha_bar = (v.double()[t] for v in (s.betas, s.alphas, s.alpha_bars))
     alpha_bar_prev = s.alpha_bars.double()[t - 1] if t > 0 else torch.tensor(1.0, dtype=torch.float64)
     if prev_is_current:
         alpha_bar_prev = alpha_bar
-    x0_pred = (x - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)
+    clip = clip and not (clip_mistake == "not at 0" and t == 0)
+    if clip and clip_mistake == "eps":
+        eps = eps.clamp(-1, 1)
+    seen = x.clamp(-1, 1) if clip and clip_mistake == "x_t" else x
+    x0_pred = (seen - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)
     eps_coeff = {"beta": beta / torch.sqrt(1 - alpha_bar), "sqrt": torch.sqrt(1 - alpha_bar), "none": beta}[mean_eps]
     divisor = {"alpha": torch.sqrt(alpha), "alpha_bar": torch.sqrt(alpha_bar), "none": 1.0}[mean_alpha]
     mean = (x - eps_coeff * eps) / divisor
+    if clip:
+        if clip_mistake not in ("eps", "x_t"):
+            x0_pred = x0_pred.clamp(-1, 1)
+        if clip_mistake != "mean":
+            mean = (torch.sqrt(alpha_bar_prev) * beta * x0_pred + torch.sqrt(alpha) * (1 - alpha_bar_prev) * x) \
+                / (1 - alpha_bar)
     if t == 0 and not noise_at_zero:
         return mean, x0_pred
     if variance_swapped:
@@ -109,8 +121,18 @@ def p_sample_step(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor, varian
     return mean + sigma2 ** sigma_power * z, x0_pred
 
 
+CLIP_MISTAKES = {
+    "eps": "clip x0_pred, not the predicted noise: x0_pred = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t), then clamp(-1, 1)",
+    "mean": "with clip_x0 the mean comes from the clipped x0_pred, through the posterior formula μ̃(x_t, x0_pred): "
+            "the ε̂ form ignores the clipping",
+    "x_t": "clip x0_pred, the clean guess, not x_t: x_t is noisy and far outside [-1, 1] at large t",
+    "not at 0": "clip at every step, t = 0 included: the last step returns the clipped guess itself",
+    "ignored": "clip_x0 has no effect: with clip_x0=True clamp x0_pred to [-1, 1] and take the mean from it",
+}
+
+
 def p_sample_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tensor,
-                          variance: str) -> list[tuple[Tensor, str]]:
+                           variance: str, clip: bool = False) -> list[tuple[Tensor, str]]:
     """What a wrong x_{t-1} looks like, with the hint that names the mistake."""
     mistakes = [
         (dict(sigma_power=1.0), "σ_t is a standard deviation: the noise term is sqrt(σ_t²) z; you scaled z by the "
@@ -130,7 +152,11 @@ def p_sample_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tenso
         ]
     else:
         mistakes.append((dict(variance_swapped=True), "variance='beta' means σ_t² = β_t; you used β̃_t"))
-    variants = [(p_sample_step(x, t, eps, s, z, variance, **kwargs)[0], hint) for kwargs, hint in mistakes]
+    variants = [(p_sample_step(x, t, eps, s, z, variance, clip, **kwargs)[0], hint) for kwargs, hint in mistakes]
+    if clip:
+        variants += [(p_sample_step(x, t, eps, s, z, variance, True, clip_mistake=name)[0], hint)
+                     for name, hint in CLIP_MISTAKES.items() if name != "ignored"]
+        variants.append((p_sample_step(x, t, eps, s, z, variance)[0], CLIP_MISTAKES["ignored"]))
     if t == 0:  # the posterior mean through x0_pred, with ᾱ_{t-1} read as alpha_bars[-1]
         beta, alpha, alpha_bar, last = (v.double()[i] for v, i in ((s.betas, 0), (s.alphas, 0), (s.alpha_bars, 0),
                                                                    (s.alpha_bars, -1)))
@@ -142,11 +168,13 @@ def p_sample_step_variants(x: Tensor, t: int, eps: Tensor, s: Schedule, z: Tenso
 
 
 def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: str, seed: int,
-           keep_every: int, keep: str = "x0_pred", fake: bool = False) -> tuple[Tensor, list[Tensor]]:
+           keep_every: int, keep: str = "x0_pred", fake: bool = False,
+           clip: bool = False) -> tuple[Tensor, list[Tensor]]:
     """Algorithm 2 in float64, drawing the same float32 noise, in the same order, as the sampler should.
 
     keep="x_t" keeps the sample instead of the x0 prediction, as a known mistake would; fake=True runs the
-    made-up step of fakes.FakeStep instead of Algorithm 2's, as a sampler that calls the lent step does.
+    made-up step of fakes.FakeStep instead of Algorithm 2's, as a sampler that calls the lent step does;
+    clip: every step with clip_x0.
     """
     generator = seeded(seed)
     x = torch.randn(shape, generator=generator).double()
@@ -155,9 +183,9 @@ def sample(model: FakeDenoiser, s: Schedule, shape: tuple[int, ...], variance: s
         z = torch.randn(shape, generator=generator) if t > 0 else torch.zeros(shape)
         eps = model.expected(x, torch.full((shape[0],), t))
         if fake:
-            x, x0_pred = fake_step(x, t, eps, FakeStep.SIGMA.get(variance, 1.0), z.double())
+            x, x0_pred = fake_step(x, t, eps, FakeStep.SIGMA.get(variance, 1.0), z.double(), clip)
         else:
-            x, x0_pred = p_sample_step(x, t, eps, s, z, variance)
+            x, x0_pred = p_sample_step(x, t, eps, s, z, variance, clip)
         if keep_every and t % keep_every == 0:
             kept.append(x0_pred if keep == "x0_pred" else x)
     return x, kept

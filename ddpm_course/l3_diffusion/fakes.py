@@ -45,16 +45,17 @@ class Schedule(Fake, nn.Module):
 
 
 class FakeDenoiser(Fake, nn.Module):
-    """A stand-in network: predicts scale * tanh(x) + 0.05 * (t + 1), and records how it was called.
+    """A stand-in network: predicts scale * tanh(x) + 0.05 * (t + 1), and records how it was called. (A scale
+    past 1 makes a prediction that clipping would change, so that clipping the noise shows.)
 
     It fails the check with a pointed message when called with steps that are not a (B,) long
     tensor of 0-based indices, since that is the student's mistake, not the network's.
     """
 
-    def __init__(self, max_steps: int) -> None:
+    def __init__(self, max_steps: int, scale: float = 0.6) -> None:
         super().__init__()
         self.max_steps = max_steps
-        self.scale = nn.Parameter(torch.tensor(0.6))
+        self.scale = nn.Parameter(torch.tensor(scale))
         self.calls: list[tuple[Tensor, Tensor, bool]] = []
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
@@ -62,7 +63,7 @@ class FakeDenoiser(Fake, nn.Module):
             got = f"{type(t).__name__} {tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else repr(t)
             fail(f"the model was called with steps {got}; it takes t as a (B,) torch.long tensor, one step per "
                  f"sample", "e.g. torch.full((B,), t, dtype=torch.long, device=x.device)")
-        if t.min() < 0 or t.max() >= self.max_steps:
+        if t.device.type != "meta" and (t.min() < 0 or t.max() >= self.max_steps):  # meta tensors hold no values
             fail(f"the model was called with step {int(t.max() if t.max() >= self.max_steps else t.min())}, "
                  f"outside the 0-based steps 0..T-1 = 0..{self.max_steps - 1}",
                  "do not add 1 to t: the code's steps are 0-based")
@@ -90,7 +91,7 @@ class Replay(Fake, nn.Module):
 def extract(coeffs: Tensor, t: Tensor, x: Tensor) -> Tensor:
     """coeffs[t] shaped (B, 1, ..., 1); a step outside 0..T-1 fails naming the likely off-by-one."""
     T = coeffs.shape[0]
-    if t.min() < 0 or t.max() >= T:
+    if t.device.type != "meta" and (t.min() < 0 or t.max() >= T):  # meta tensors hold no values
         fail(f"a step t = {int(t.max() if t.max() >= T else t.min())} was used, outside the 0-based steps "
              f"0..T-1 = 0..{T - 1}", "an off-by-one: code index t holds the paper's step t+1, so draw t with "
                                      "torch.randint(0, T, ...), whose upper bound is exclusive")
@@ -128,21 +129,26 @@ class FakeNoiseImg(Fake):
         return self.last
 
 
-def fake_step(x: Tensor, t: int, eps: Tensor, sigma: float, z: Tensor) -> tuple[Tensor, Tensor]:
-    """A made-up reverse step: (x_prev, x0_pred) from x, the prediction eps and the noise z."""
-    return 0.9 * x - 0.2 * eps + sigma * z + 0.01 * (t + 1), x - 0.5 * eps
+def fake_step(x: Tensor, t: int, eps: Tensor, sigma: float, z: Tensor, clip: bool = False) -> tuple[Tensor, Tensor]:
+    """A made-up reverse step: (x_prev, x0_pred) from x, the prediction eps and the noise z; with `clip`, its
+    x0_pred is clamped to [-1, 1] and x_prev made from it."""
+    x0_pred = x - 0.5 * eps
+    if clip:
+        x0_pred = x0_pred.clamp(-1, 1)
+        return 0.6 * x0_pred + 0.3 * x + sigma * z + 0.01 * (t + 1), x0_pred
+    return 0.9 * x - 0.2 * eps + sigma * z + 0.01 * (t + 1), x0_pred
 
 
 class FakeStep(Fake):
     """Stands in for p_sample_step: calls the model once at t, draws z as p_sample_step's docstring prescribes,
-    and makes a made-up step of it (its noise scale depends on `variance`)."""
+    and makes a made-up step of it (its noise scale depends on `variance`, its map on `clip_x0`)."""
 
     SIGMA = {"beta": 0.3, "beta_tilde": 0.15}
 
     def __call__(self, model, x_t: Tensor, t: int, schedule: nn.Module, variance: str = "beta",
-                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                 generator: torch.Generator | None = None, clip_x0: bool = False) -> tuple[Tensor, Tensor]:
         eps = model(x_t, torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long))
         z = (torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype) if t > 0
              else torch.zeros_like(x_t))
-        x_prev, x0_pred = fake_step(x_t, t, eps.detach(), self.SIGMA.get(variance, 1.0), z)
+        x_prev, x0_pred = fake_step(x_t, t, eps.detach(), self.SIGMA.get(variance, 1.0), z, clip_x0)
         return x_prev.to(x_t.dtype), x0_pred.to(x_t.dtype)

@@ -108,11 +108,16 @@ def reverse_step(p_sample_step: Callable) -> None:
             checks_sampling.expect_reverse_step(p_sample_step, cosine, (2, 1, 3, 3), t, "beta_tilde", seed=70 + t)
     with case("float64 x_t, t=3 of T=5, variance='beta'"):
         checks_sampling.expect_reverse_step(p_sample_step, s, (3, 2), 3, "beta", seed=80, dtype=torch.float64)
+    for t in (999, 1, 0):  # β = 0.999 at t = 999: where clipping matters most
+        with case(f"clip_x0=True, cosine schedule T=1000, t={t}, x_t (2, 1, 3, 3), variance='beta_tilde'"):
+            checks_sampling.expect_reverse_step(p_sample_step, cosine, (2, 1, 3, 3), t, "beta_tilde", seed=90 + t,
+                                                clip=True)
 
 
 @check("sample (hidden)")
 def sampler(sample: Callable) -> None:
-    checks_sampling.sampler(sample, [((2, 1, 3, 3), "beta_tilde", 7), ((4, 2), "beta", 30)], steps=20)
+    checks_sampling.sampler(sample, [((2, 1, 3, 3), "beta_tilde", 7, False), ((4, 2), "beta", 30, False),
+                                     ((1, 1, 2, 2), "beta_tilde", 5, True)], steps=20)
     with case("device='cpu' given as a string"):
         s = closed_forms.linear_schedule(0.05, 0.4, 4)
         model = fakes.FakeDenoiser(4)

@@ -120,11 +120,13 @@ def diffusion_loss(model: Callable[[Tensor, Tensor], Tensor], x0: Tensor, schedu
 
 # %% cell reverse_step_impl
 def p_sample_step(model: Callable[[Tensor, Tensor], Tensor], x_t: Tensor, t: int, schedule: NoiseSchedule,
-                  variance: str = "beta", generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                  variance: str = "beta", generator: torch.Generator | None = None,
+                  clip_x0: bool = False) -> tuple[Tensor, Tensor]:
     """One step of Algorithm 2 at code index t: x_t (B, ...) -> (x_{t-1} (B, ...), x0_pred (B, ...)).
 
     variance: "beta" (σ² = β) or "beta_tilde" (σ² = β̃). For t > 0 draw z once:
     torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype). At t = 0, no noise.
+    clip_x0: clip x0_pred to [-1, 1], and take the mean from the posterior formula μ̃(x_t, x0_pred) (for images).
     """
     if variance not in ("beta", "beta_tilde"):
         raise ValueError(f"variance must be 'beta' or 'beta_tilde', got {variance!r}")
@@ -134,6 +136,10 @@ def p_sample_step(model: Callable[[Tensor, Tensor], Tensor], x_t: Tensor, t: int
     alpha_bar_prev = schedule.alpha_bars[t - 1] if t > 0 else torch.ones_like(alpha_bar)
     x0_pred = (x_t - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)
     mean = (x_t - beta / torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha)
+    if clip_x0:  # as the official code does for images: the clean guess in [-1, 1], the posterior mean from it
+        x0_pred = x0_pred.clamp(-1, 1)
+        mean = (torch.sqrt(alpha_bar_prev) * beta * x0_pred + torch.sqrt(alpha) * (1 - alpha_bar_prev) * x_t) \
+            / (1 - alpha_bar)
     if t == 0:
         return mean, x0_pred
     sigma2 = beta if variance == "beta" else (1 - alpha_bar_prev) / (1 - alpha_bar) * beta
@@ -144,7 +150,7 @@ def p_sample_step(model: Callable[[Tensor, Tensor], Tensor], x_t: Tensor, t: int
 # %% cell sampler_impl
 def sample(model: Callable[[Tensor, Tensor], Tensor], schedule: NoiseSchedule, shape: tuple[int, ...],
            variance: str = "beta", generator: torch.Generator | None = None, device: torch.device | str | None = None,
-           progress: bool = True, keep_every: int = 0) -> tuple[Tensor, list[Tensor]]:
+           progress: bool = True, keep_every: int = 0, clip_x0: bool = False) -> tuple[Tensor, list[Tensor]]:
     """Algorithm 2, under torch.no_grad(), from pure noise of `shape` down to x_0.
 
     Returns (x_0, predictions): the x0_pred of every step t with t % keep_every == 0, in sampling order,
@@ -155,7 +161,7 @@ def sample(model: Callable[[Tensor, Tensor], Tensor], schedule: NoiseSchedule, s
     with torch.no_grad():
         x = torch.randn(shape, generator=generator, device=device)
         for t in tqdm(range(schedule.max_steps - 1, -1, -1), desc="sampling", disable=not progress):
-            x, x0_pred = p_sample_step(model, x, t, schedule, variance, generator)
+            x, x0_pred = p_sample_step(model, x, t, schedule, variance, generator, clip_x0)
             if keep_every and t % keep_every == 0:
                 predictions.append(x0_pred.cpu())
     return x, predictions

@@ -10,6 +10,8 @@ STEPS = "(torch.arange(num_steps) * T // num_steps).flip(0).tolist()"
 PREV = "alpha_bars[timesteps[i + 1]] if i + 1 < len(timesteps)"
 SIGMA = "sigma = eta * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * torch.sqrt(1 - alpha_bar / alpha_bar_prev)"
 UPDATE = "x = torch.sqrt(alpha_bar_prev) * x0_pred + torch.sqrt(1 - alpha_bar_prev - sigma**2) * eps"
+CLIP = ("            x0_pred = x0_pred.clamp(-1, 1)\n"
+        "            eps = (x - torch.sqrt(alpha_bar) * x0_pred) / torch.sqrt(1 - alpha_bar)\n")
 NOISE = "            x = x + sigma * torch.randn(shape, generator=generator, device=device)\n"
 ROOT = "    root1 = eigenvectors @ torch.diag(eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T\n"
 TRACE = "trace_sqrt = torch.linalg.eigvalsh(root1 @ cov2 @ root1).clamp(min=0).sqrt().sum()"
@@ -53,7 +55,23 @@ BUGS = [
         fails="ddim_values", says="ᾱ_prev is 1"),
     Bug("x0 prediction clipped to [-1, 1]", "ddim_impl",
         ("        sigma = eta", "        x0_pred = x0_pred.clamp(-1, 1)\n        sigma = eta"),
-        fails="ddim_values", says="does not clip"),
+        fails="ddim_values", says="do not clip"),
+    Bug("clip_x0 clips the predicted noise", "ddim_impl",
+        (CLIP, "            eps = eps.clamp(-1, 1)\n"
+               "            x0_pred = (x - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)\n"),
+        fails="ddim_values", says="not the predicted noise"),
+    Bug("clip_x0 clips x", "ddim_impl",
+        (CLIP, "            x0_pred = (x.clamp(-1, 1) - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)\n"),
+        fails="ddim_values", says="not x"),
+    Bug("clip_x0 ignored", "ddim_impl", ("        if clip_x0:", "        if False:"),
+        fails="ddim_values", says="clip_x0 has no effect"),
+    Bug("clip_x0 skips the last step", "ddim_impl", ("        if clip_x0:", "        if clip_x0 and t > 0:"),
+        fails="ddim_values", says="the last one (t = 0) included"),
+    Bug("x_T drawn on the CPU whatever the device", "ddim_impl",
+        ("x = torch.randn(shape, generator=generator, device=device)", "x = torch.randn(shape, generator=generator)"),
+        fails="ddim_values", says="device you sample on"),
+    Bug("steps range(0, T, T // num_steps)", "ddim_impl", (STEPS, "list(range(0, T, T // num_steps))[::-1]"),
+        fails="ddim_values", says="does not divide T"),
     # FID
     Bug("covariance of the samples, (N, N)", "fid_impl",
         ("centred.T @ centred / (N - 1)", "centred @ centred.T / (N - 1)"),
@@ -102,6 +120,11 @@ BUGS = [
 ]
 
 ALTERNATIVES = [
+    Alternative("clip_x0 keeps the model's eps, as diffusers' DDIMScheduler", "ddim_impl",
+                (CLIP, "            x0_pred = x0_pred.clamp(-1, 1)\n")),
+    Alternative("clip_x0 through torch.clip, eps from the update in x_t", "ddim_impl",
+                (CLIP, "            x0_pred = torch.clip(x0_pred, min=-1.0, max=1.0)\n"
+                       "            eps = (x - alpha_bar.sqrt() * x0_pred) / (1 - alpha_bar).sqrt()\n")),
     Alternative("evenly spaced from T - 1 down to 0", "ddim_impl",
                 (STEPS, "torch.linspace(T - 1, 0, num_steps).round().long().tolist()")),
     Alternative("a constant stride T // num_steps, as in the DDIM code", "ddim_impl",

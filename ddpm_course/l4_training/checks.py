@@ -24,8 +24,12 @@ def expect_timesteps(calls: list[int], T: int, num_steps: int) -> None:
     """Fail unless the model was called once per step on a valid decreasing subsequence of 0..T-1."""
     shown = calls if len(calls) <= 12 else calls[:6] + ["..."] + calls[-3:]
     if len(calls) != num_steps:
+        stride = T // num_steps
         fail(f"with num_steps={num_steps} your sampler called the model {len(calls)} times (at t = {shown})",
-             "call the model once per step of the subsequence")
+             f"range(0, T, T // num_steps) makes more than num_steps steps when num_steps does not divide T "
+             f"(here T={T}): use (torch.arange(num_steps) * T // num_steps).flip(0)"
+             if len(calls) > num_steps and sorted(calls) == list(range(0, T, stride))
+             else "call the model once per step of the subsequence")
     if any(b >= a for a, b in zip(calls, calls[1:])):
         fail(f"your sampler called the model at t = {shown}: the steps must be strictly decreasing",
              "go from noise to data: (torch.arange(num_steps) * T // num_steps).flip(0)")
@@ -33,7 +37,7 @@ def expect_timesteps(calls: list[int], T: int, num_steps: int) -> None:
         fail(f"your sampler called the model at t = {shown}: the last step must be t = 0",
              "steps are 0-based code indices as in lesson 3, so the last call is at t = 0: did you pass t + 1?"
              if calls[-1] == 1 else "the subsequence must end at t = 0, the step just before the clean image")
-    if calls[0] < T - 1 - T / num_steps:
+    if calls[0] < T - 1 - 2 * T / num_steps:  # within two strides of the top, as a truncated range(0, T, T // S)
         fail(f"your sampler called the model at t = {shown}: the first step must be near T - 1 = {T - 1}",
              "start from pure noise at the top of the schedule: (torch.arange(num_steps) * T // num_steps).flip(0)")
 
@@ -52,11 +56,13 @@ def run_sampler(ddim_sample, model: StandInModel, schedule: NoiseSchedule, shape
 
 
 def check_ddim_case(ddim_sample, schedule: NoiseSchedule, shape, num_steps: int, eta: float, seed: int,
-                    atol: float = 1e-4, **kwargs) -> None:
+                    atol: float = 1e-4, clip: bool = False, **kwargs) -> None:
     B, C, H, W = shape
     T = len(schedule.alpha_bars)
     mean = torch.linspace(-0.8, 0.8, C * H * W).reshape(C, H, W)
     model = StandInModel(schedule.alpha_bars, mean)
+    if clip:
+        kwargs["clip_x0"] = True
     got, calls = run_sampler(ddim_sample, model, schedule, shape, num_steps, eta, seed, global_seed=1, **kwargs)
     expect_tensor(got, shape, "the sample")
     if got.requires_grad:
@@ -72,20 +78,49 @@ def check_ddim_case(ddim_sample, schedule: NoiseSchedule, shape, num_steps: int,
         fail("two runs with generators seeded alike gave different samples",
              "draw every random number with generator=generator: "
              "torch.randn(shape, generator=generator, device=device)")
-    expected = ddim_expected(model, schedule.alpha_bars, shape, calls, eta, seed)
+    expected = ddim_expected(model, schedule.alpha_bars, shape, calls, eta, seed, clip=clip)
+    if clip and torch.allclose(got.double(), ddim_expected(model, schedule.alpha_bars, shape, calls, eta, seed,
+                                                           clip=True, eps_kind="model"), atol=atol, rtol=1e-4):
+        return  # diffusers' way: the model's own eps in the direction term, also accepted
     expect_close(got, expected, "the sample", atol=atol, rtol=1e-4, hint=DDIM_HINT,
-                 variants=ddim_variants(model, schedule.alpha_bars, shape, calls, eta, seed))
+                 variants=ddim_variants(model, schedule.alpha_bars, shape, calls, eta, seed, clip=clip))
 
 
-# (shape, T, num_steps, eta)
-DDIM_CASES = [((2, 1, 6, 6), 20, 5, 0.0), ((1, 3, 4, 5), 50, 10, 1.0), ((3, 2, 3, 3), 40, 8, 0.5)]
+DEVICE_HINT = "make every tensor on the device you sample on: torch.randn(shape, generator=generator, device=device)"
+
+
+def expect_device(ddim_sample, schedule: NoiseSchedule, shape) -> None:
+    """DDIM on the meta device, another device than the CPU, as a GPU is: the sample is made there."""
+    B, C, H, W = shape
+    model = StandInModel(schedule.alpha_bars, torch.zeros(C, H, W))
+    try:
+        got, _ = run_sampler(ddim_sample, model, schedule, shape, 4, 0.5, seed=0, global_seed=1, device="meta")
+    except RuntimeError as err:
+        if "device" not in str(err):
+            raise
+        fail(f"on the device 'meta', your sampler raised: {str(err)[:200]}", DEVICE_HINT)
+    if not isinstance(got, torch.Tensor) or got.device.type != "meta":
+        fail(f"asked for samples on the device 'meta', ddim_sample returned them on "
+             f"{got.device if isinstance(got, torch.Tensor) else type(got).__name__}", DEVICE_HINT)
+
+
+# (shape, T, num_steps, eta, clip_x0)
+DDIM_CASES = [((2, 1, 6, 6), 20, 5, 0.0, False), ((1, 3, 4, 5), 50, 10, 1.0, False), ((3, 2, 3, 3), 40, 8, 0.5, False),
+              ((2, 1, 4, 4), 30, 7, 0.0, False),  # 7 does not divide 30
+              ((2, 2, 4, 4), 20, 5, 0.0, True), ((2, 1, 5, 5), 30, 6, 1.0, True)]
+
+
+def describe(shape, T: int, num_steps: int, eta: float, clip: bool) -> str:
+    return f"shape={shape}, T={T}, num_steps={num_steps}, eta={eta}" + (", clip_x0=True" if clip else "")
 
 
 @check("ddim_sample")
 def ddim(ddim_sample, cases=DDIM_CASES) -> None:
-    for seed, (shape, T, num_steps, eta) in enumerate(cases):
-        with case(f"shape={shape}, T={T}, num_steps={num_steps}, eta={eta}"):
-            check_ddim_case(ddim_sample, toy_schedule(T), shape, num_steps, eta, seed)
+    for seed, (shape, T, num_steps, eta, clip) in enumerate(cases):
+        with case(describe(shape, T, num_steps, eta, clip)):
+            check_ddim_case(ddim_sample, toy_schedule(T), shape, num_steps, eta, seed, clip=clip)
+    with case("device='meta' (another device than the CPU, as a GPU is), shape (2, 1, 3, 3), T=20, num_steps=4"):
+        expect_device(ddim_sample, toy_schedule(20), (2, 1, 3, 3))
 
 
 def as_number(got, what: str) -> float:

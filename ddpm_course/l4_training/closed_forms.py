@@ -12,10 +12,14 @@ from ddpm_course.l4_training.fakes import StandInModel
 
 def ddim_expected(model: StandInModel, alpha_bars: torch.Tensor, shape: tuple[int, ...], timesteps: list[int],
                   eta: float, seed: int, prev: str = "next", direction: str = "paper", add_noise: bool = True,
-                  noise_scale: str = "sigma", x0_kind: str = "paper") -> torch.Tensor:
-    """Eq. 12 in float64 on `timesteps`, with the random numbers drawn in the prescribed order.
+                  noise_scale: str = "sigma", x0_kind: str = "paper", clip: bool = False,
+                  eps_kind: str = "implied") -> torch.Tensor:
+    """Eq. 12 in float64 on `timesteps`, with the random numbers drawn in the prescribed order; with `clip`,
+    x0_pred clipped to [-1, 1] and eps the noise it implies (eps_kind="model": the model's own, as diffusers does).
 
-    The keyword arguments reproduce known mistakes, so their outputs can name them in a hint.
+    The other keyword arguments reproduce known mistakes, so their outputs can name them in a hint
+    (eps_kind="clamped" clips eps instead of x0_pred, x0_kind="from clamped x" clips x_t, "not last" skips
+    the clip at the last step).
     """
     generator = seeded(seed)
     ab = alpha_bars.double()
@@ -29,8 +33,17 @@ def ddim_expected(model: StandInModel, alpha_bars: torch.Tensor, shape: tuple[in
             else:
                 a_prev = ab[timesteps[i + 1]] if i + 1 < len(timesteps) else last
             eps = model(x, torch.full((shape[0],), t, dtype=torch.long)).double()
-            x0 = (x - (1 - a if x0_kind == "no sqrt" else torch.sqrt(1 - a)) * eps) / torch.sqrt(a)
-            x0 = x0.clamp(-1, 1) if x0_kind == "clamped" else x0
+            clipping = clip and not (eps_kind == "not last" and i + 1 == len(timesteps))
+            if clipping and eps_kind == "clamped":
+                eps = eps.clamp(-1, 1)
+            seen = x.clamp(-1, 1) if clipping and eps_kind == "from clamped x" else x
+            x0 = (seen - (1 - a if x0_kind == "no sqrt" else torch.sqrt(1 - a)) * eps) / torch.sqrt(a)
+            if x0_kind == "clamped":  # clipped though clip_x0 is off
+                x0 = x0.clamp(-1, 1)
+            elif clipping and eps_kind in ("implied", "model", "not last"):
+                x0 = x0.clamp(-1, 1)
+                if eps_kind != "model":
+                    eps = (x - torch.sqrt(a) * x0) / torch.sqrt(1 - a)
             sigma = eta * torch.sqrt((1 - a_prev) / (1 - a)) * torch.sqrt(1 - a / a_prev)
             kept = (1 - a_prev) if direction == "no sigma" else (1 - a_prev - sigma**2).clamp(min=0)
             x = torch.sqrt(a_prev) * x0 + torch.sqrt(kept) * eps
@@ -41,17 +54,30 @@ def ddim_expected(model: StandInModel, alpha_bars: torch.Tensor, shape: tuple[in
     return x
 
 
-def ddim_variants(model, alpha_bars, shape, timesteps, eta, seed) -> list[tuple[torch.Tensor, str]]:
+DDIM_CLIP_MISTAKES = {
+    "clamped": "clip x0_pred, not the predicted noise: x0_pred = (x - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t), then "
+               "clamp(-1, 1)",
+    "from clamped x": "clip x0_pred, the clean guess, not x: x is noisy and far outside [-1, 1] early on",
+    "not last": "clip at every step, the last one (t = 0) included",
+}
+
+
+def ddim_variants(model, alpha_bars, shape, timesteps, eta, seed, clip: bool = False) -> list[tuple[torch.Tensor, str]]:
     """What known DDIM mistakes output on the same steps and random numbers, with their hints."""
     def run(**kwargs):
-        return ddim_expected(model, alpha_bars, shape, timesteps, kwargs.pop("eta", eta), seed, **kwargs)
+        return ddim_expected(model, alpha_bars, shape, timesteps, kwargs.pop("eta", eta), seed,
+                             clip=kwargs.pop("clip", clip), **kwargs)
+
+    if clip:
+        ignored = "clip_x0 has no effect: with clip_x0=True clamp x0_pred to [-1, 1] at every step"
+        return [(run(clip=False), ignored)] + [(run(eps_kind=kind), hint) for kind, hint in DDIM_CLIP_MISTAKES.items()]
 
     variants = [
         (run(prev="t-1"), "alpha_bar_prev is ᾱ at the NEXT step of your subsequence (timesteps[i + 1]), "
                           "not at t - 1: DDIM skips steps"),
         (run(prev="last at 0"), "at the last step ᾱ_prev is 1, the clean image's, not alpha_bars[0]: "
                                 "that step turns x into x0_pred"),
-        (run(x0_kind="clamped"), "eq. 12 does not clip x0_pred: leave out the clamp to [-1, 1]"),
+        (run(x0_kind="clamped"), "with clip_x0=False, do not clip x0_pred: leave out the clamp to [-1, 1]"),
         (run(x0_kind="no sqrt"),
          "x0_pred = (x - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t): the square root on (1 - ᾱ_t) is missing"),
     ]

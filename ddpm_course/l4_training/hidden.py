@@ -21,6 +21,12 @@ DDIM_CASES = [
     ((2, 2, 3, 5), toy_schedule(37), 6, 0.7),                          # T not a multiple of num_steps
     ((1, 2, 3, 3), toy_schedule(12), 12, 0.0),                         # every step
 ]
+# (shape, schedule, num_steps, eta), each with clip_x0=True
+CLIP_CASES = [
+    ((2, 1, 5, 4), Schedule(cosine_beta_schedule(1000)), 50, 0.0),     # as lesson 4 samples images
+    ((1, 2, 3, 3), Schedule(linear_beta_schedule(1000)), 20, 1.0),
+    ((3, 1, 3, 3), toy_schedule(37), 6, 0.5),
+]
 
 
 @check("ddim_sample (hidden)")
@@ -31,6 +37,10 @@ def ddim(ddim_sample) -> None:
             checks.check_ddim_case(ddim_sample, schedule, shape, num_steps, eta, seed=20 + seed)
     with case("device='cpu' given as a string"):
         checks.check_ddim_case(ddim_sample, toy_schedule(20), (2, 1, 3, 3), 4, 0.5, seed=30, device="cpu")
+    for seed, (shape, schedule, num_steps, eta) in enumerate(CLIP_CASES):
+        T = len(schedule.alpha_bars)
+        with case(f"shape={shape}, T={T}, num_steps={num_steps}, eta={eta}, clip_x0=True"):
+            checks.check_ddim_case(ddim_sample, schedule, shape, num_steps, eta, seed=40 + seed, clip=True)
     with case("eta=1 with every step is DDPM with σ² = β̃ (lesson 3's sampler)"):
         schedule = toy_schedule(30)
         shape = (2, 1, 4, 4)
@@ -38,6 +48,19 @@ def ddim(ddim_sample) -> None:
         got, _ = checks.run_sampler(ddim_sample, model, schedule, shape, 30, 1.0, seed=31, global_seed=1)
         expected, _ = sample(model, schedule, shape, variance="beta_tilde", generator=seeded(31), progress=False)
         expect_close(got, expected, "the sample", atol=1e-4, hint=checks.DDIM_HINT)
+    with case("eta=1 with every step and clip_x0=True is lesson 3's clipped DDPM with σ² = β̃"):
+        schedule = toy_schedule(30)
+        shape = (2, 1, 4, 4)
+        model = StandInModel(schedule.alpha_bars, torch.full((1, 4, 4), 0.9), spread=1.0)
+        got, _ = checks.run_sampler(ddim_sample, model, schedule, shape, 30, 1.0, seed=32, global_seed=1,
+                                    clip_x0=True)
+        expected, _ = sample(model, schedule, shape, variance="beta_tilde", generator=seeded(32), progress=False,
+                             clip_x0=True)
+        diffusers_way = checks.ddim_expected(model, schedule.alpha_bars, shape, list(range(29, -1, -1)), 1.0, 32,
+                                             clip=True, eps_kind="model")
+        if not torch.allclose(got.double(), diffusers_way, atol=1e-4, rtol=1e-4):
+            expect_close(got, expected, "the sample", atol=1e-4, hint="with clip_x0, take eps from the clipped "
+                         "x0_pred: eps = (x - sqrt(ᾱ_t) x0_pred) / sqrt(1 - ᾱ_t)")
 
 
 @check("feature_stats and frechet_distance (hidden)")

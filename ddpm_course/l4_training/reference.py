@@ -387,11 +387,12 @@ def train_or_resume(config: TrainConfig, images: Tensor, schedule: NoiseSchedule
 @torch.no_grad()
 def ddim_sample(model: Callable[[Tensor, Tensor], Tensor], schedule: NoiseSchedule, shape: tuple[int, ...],
                 num_steps: int = 50, eta: float = 0.0, generator: torch.Generator | None = None,
-                device: torch.device | str | None = None, progress: bool = True) -> Tensor:
+                device: torch.device | str | None = None, progress: bool = True, clip_x0: bool = False) -> Tensor:
     """DDIM sampling (Song et al. 2021, eq. 12) in num_steps model calls.
 
     model(x (B, C, H, W), t (B,) long) -> predicted noise (B, C, H, W); shape = (B, C, H, W) -> x_0 (B, C, H, W).
-    eta = 0: deterministic; eta = 1: DDPM-like fresh noise.
+    eta = 0: deterministic; eta = 1: DDPM-like fresh noise. clip_x0: clip x0_pred to [-1, 1] at every step, and
+    take eps from the clipped x0_pred (for images, as lesson 3's clipped DDPM step).
     """
     B, C, H, W = shape
     device = schedule.alpha_bars.device if device is None else torch.device(device)
@@ -404,6 +405,9 @@ def ddim_sample(model: Callable[[Tensor, Tensor], Tensor], schedule: NoiseSchedu
         alpha_bar_prev = alpha_bars[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.ones_like(alpha_bar)
         eps = model(x, torch.full((B,), t, device=device, dtype=torch.long))
         x0_pred = (x - torch.sqrt(1 - alpha_bar) * eps) / torch.sqrt(alpha_bar)
+        if clip_x0:  # the clean guess in [-1, 1], and the noise that leads from it to x
+            x0_pred = x0_pred.clamp(-1, 1)
+            eps = (x - torch.sqrt(alpha_bar) * x0_pred) / torch.sqrt(1 - alpha_bar)
         sigma = eta * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * torch.sqrt(1 - alpha_bar / alpha_bar_prev)
         x = torch.sqrt(alpha_bar_prev) * x0_pred + torch.sqrt(1 - alpha_bar_prev - sigma**2) * eps
         if eta > 0:
