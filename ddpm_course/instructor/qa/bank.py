@@ -78,10 +78,12 @@ def _exec_graded(source: str, namespace: dict, filename: str) -> tuple[str | Non
 
 
 def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = False,
-               remote: bool = False) -> dict[str, CellRun]:
+               remote: bool = False, every_part: bool = False) -> dict[str, CellRun]:
     """Grade a lesson in-process: the solution (or, with stubs=True, the released stubs),
     with `mutation` applied to one solution cell; graded cells always come from the source.
-    remote=True runs the graded cells as grading does, on proxies of the notebook's objects."""
+    remote=True runs the graded cells as grading does, on proxies of the notebook's objects.
+    A hidden part runs only where its visible part passed, as in a graded cell, whose first failure
+    ends it; every_part=True runs it anyway (its message then shows how it fails on its own)."""
     solution = course.solution(lesson)
     code_cells = course.release(lesson).cells if stubs else solution.cells
     namespace: dict = {"__name__": f"bank_{lesson}"}
@@ -103,7 +105,8 @@ def run_lesson(lesson: str, mutation: Mutation | None = None, stubs: bool = Fals
             visible, hidden = split_test_cell(cell.source)
             run = _exec_graded if remote else _exec
             visible_error, visible_s = run(visible, namespace, f"<{lesson}:{gid}:visible>")
-            hidden_error, hidden_s = run(hidden, namespace, f"<{lesson}:{gid}:hidden>")
+            hidden_error, hidden_s = run(hidden, namespace, f"<{lesson}:{gid}:hidden>") \
+                if visible_error is None or every_part else (None, 0.0)
             points = cell.metadata["nbgrader"]["points"]
             failed = visible_error is not None or hidden_error is not None
             message = visible_error or hidden_error or ""
