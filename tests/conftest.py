@@ -66,7 +66,8 @@ def banks(tmp_path_factory) -> dict:
 
     folder = tmp_path_factory.mktemp("banks")
     notebooks = {name: (lesson, notebook) for name, (lesson, _, notebook) in cheats.notebooks().items()}
-    notebooks |= {habit.name: (habit.lesson, habits.honest(habit)) for habit in habits.HABITS}
+    shared = habits.notebooks()
+    notebooks |= {name: (group[0].lesson, habits.honest(*group)) for name, group in shared.items()}
     submissions = []
     for number, (lesson, notebook) in enumerate(notebooks.values()):
         path = folder / f"notebook{number}" / f"{lesson}.ipynb"
@@ -80,7 +81,9 @@ def banks(tmp_path_factory) -> dict:
     after = course_fingerprint()
     texts = {name: (folder / "autograded" / f"submission{number}" / lesson / f"{lesson}.ipynb").read_text()
              for number, (name, (lesson, _)) in enumerate(notebooks.items())}
-    return {"records": dict(zip(notebooks, records)), "texts": texts,
+    records = dict(zip(notebooks, records))
+    records |= {habit.name: records[name] for name, group in shared.items() for habit in group}
+    return {"records": records, "texts": texts,
             "changed": sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))}
 
 

@@ -21,6 +21,7 @@ def test_the_bank_holds_twenty_habits_and_the_issues_five():
 
 @pytest.mark.parametrize("habit", habits.HABITS, ids=lambda h: h.name)
 def test_an_honest_habit_keeps_every_point(habit, banks):
-    """Does the correct notebook with this habit get full marks, graded (with the cheat bank: conftest.banks)?"""
+    """Does the correct notebook with this habit (and the few others it shares a notebook with: habits.notebooks)
+    get full marks, graded (with the cheat bank: conftest.banks)?"""
     record = banks["records"][habit.name]
     assert (record.status, record.score) == ("graded", sum(course.points(habit.lesson).values())), record.reason
