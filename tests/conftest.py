@@ -13,6 +13,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Test modules that share a session fixture's grading batch (below): run in one worker, each batch is graded once.
 SHARED_BATCHES = {"test_gradescope": "make_grade", "test_pytest_grading": "make_grade",
                   "test_cheats": "banks", "test_habits": "banks"}
+# Test modules with no module fixture, the largest of all, whose tests go to workers a lesson at a time: whole, one
+# worker would run them while the other waits.
+SPLIT_BY_LESSON = {"test_bank"}
 # Planted in the grading process's environment while the banks are graded: no kernel may see it.
 SECRET = "grader-secret-4f1d9c"
 
@@ -38,6 +41,8 @@ def pytest_xdist_make_scheduler(config, log):
     class ByModule(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::")[0]
+            if Path(module).stem in SPLIT_BY_LESSON and "[" in nodeid:  # e.g. test_bank.py::test_x[l2_unet-...]
+                return f"{module}[{nodeid.split('[', 1)[1].split('-')[0].rstrip(']')}]"
             return SHARED_BATCHES.get(Path(module).stem, module)
 
     return ByModule(config, log)
