@@ -80,14 +80,25 @@ def targets(outputs: tuple[Tensor, ...], seed: int) -> list[Tensor]:
     return [torch.randn(out.shape, generator=seeded(seed + 7 * k)) for k, out in enumerate(outputs)]
 
 
+def backprop(fn, inputs: dict[str, Tensor], seed: int, what: str | None) -> dict[str, Tensor]:
+    """Call fn on leaf copies of `inputs` and backpropagate a fixed random weighting of its output(s); return the
+    leaves, their .grad set. what: the student's block, named in the hint if backward fails; None: the check's own."""
+    leaves = {name: x.detach().clone().requires_grad_() for name, x in inputs.items()}
+    out = fn(*leaves.values())
+    outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    loss = sum((o * t).sum() for o, t in zip(outputs, targets(outputs, seed)))
+    if what is None:
+        loss.backward()
+    else:
+        backward(loss, what)
+    return leaves
+
+
 @torch.enable_grad()  # gradients switched off to explore must not fail the check
 def expect_gradients_flow(block: nn.Module, inputs: dict[str, Tensor], seed: int, what: str) -> None:
     """Backpropagate through the block from a random weighting of its output(s); fail unless backward runs and
     every input and every parameter gets a finite, non-zero gradient. (The values were checked already.)"""
-    leaves = {name: x.detach().clone().requires_grad_() for name, x in inputs.items()}
-    out = block(*leaves.values())
-    outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-    backward(sum((o * t).sum() for o, t in zip(outputs, targets(outputs, seed))), what)
+    leaves = backprop(block, inputs, seed, what)
     for name, leaf in leaves.items():
         if leaf.grad is None or not leaf.grad.abs().sum() > 0:
             fail(f"after backward, the input {name} has no gradient: {what} cut it off from its output",
@@ -107,14 +118,7 @@ def expect_same_gradients(mine: nn.Module, ref: nn.Module, inputs: dict[str, Ten
     the gradient of every input and of every parameter (by name)."""
     grads = []
     for k, module in enumerate((mine, ref)):
-        leaves = {name: x.detach().clone().requires_grad_() for name, x in inputs.items()}
-        out = module(*leaves.values())
-        outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-        loss = sum((o * t).sum() for o, t in zip(outputs, targets(outputs, seed)))
-        if k == 0:
-            backward(loss, what)
-        else:
-            loss.backward()
+        leaves = backprop(module, inputs, seed, what if k == 0 else None)
         grads.append(({name: leaf.grad for name, leaf in leaves.items()},
                       {name: p.grad for name, p in module.named_parameters()}))
     (mine_in, mine_params), (ref_in, ref_params) = grads

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ddpm_course import layer_checks as st
 from ddpm_course.checking import case, check, expect_close, fail, seeded
-from ddpm_course.l2_unet.checks_blocks import GRADIENT_HINT, backward, targets
+from ddpm_course.l2_unet.checks_blocks import GRADIENT_HINT, backprop
 from ddpm_course.l2_unet.fakes import ConcatInputCheck, StandIn
 
 
@@ -23,14 +23,8 @@ def expect_wiring_gradients(block: nn.Module, inputs: dict[str, Tensor], expecte
            for name, layer in layers.items() for key, p in layer.named_parameters()}
     grads = []
     for k in range(2):
-        leaves = {name: x.detach().clone().requires_grad_() for name, x in inputs.items()}
-        out = block(*leaves.values()) if k == 0 else expected_fn(*leaves.values(), own)
-        outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-        loss = sum((o * t).sum() for o, t in zip(outputs, targets(outputs, seed)))
-        if k == 0:
-            backward(loss, what)
-        else:
-            loss.backward()
+        leaves = backprop(block, inputs, seed, what) if k == 0 else \
+            backprop(lambda *xs: expected_fn(*xs, own), inputs, seed, None)
         grads.append({name: leaf.grad for name, leaf in leaves.items()})
     for name, expected in grads[1].items():
         got = grads[0][name]
