@@ -11,6 +11,7 @@ import torch
 from ddpm_course.checking import case, check, expect_close, seeded
 from ddpm_course.l3_diffusion.reference import cosine_beta_schedule, linear_beta_schedule, sample
 from ddpm_course.l4_training import checks, reference
+from ddpm_course.l4_training.closed_forms import ddim_expected
 from ddpm_course.l4_training.fakes import Schedule, StandInModel, toy_schedule
 
 # (shape, schedule, num_steps, eta)
@@ -56,7 +57,7 @@ def ddim(ddim_sample) -> None:
                                     clip_x0=True)
         expected, _ = sample(model, schedule, shape, variance="beta_tilde", generator=seeded(32), progress=False,
                              clip_x0=True)
-        diffusers_way = checks.ddim_expected(model, schedule.alpha_bars, shape, list(range(29, -1, -1)), 1.0, 32,
+        diffusers_way = ddim_expected(model, schedule.alpha_bars, shape, list(range(29, -1, -1)), 1.0, 32,
                                              clip=True, eps_kind="model")
         if not torch.allclose(got.double(), diffusers_way, atol=1e-4, rtol=1e-4):
             expect_close(got, expected, "the sample", atol=1e-4, hint="with clip_x0, take eps from the clipped "
