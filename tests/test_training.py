@@ -62,6 +62,27 @@ def test_resume_continues_exactly_where_it_stopped(tiny_images, tmp_path):
     assert [k for k in mine if not torch.equal(mine[k], theirs[k])] == []
 
 
+def test_train_step_calls_the_compiled_forward_though_it_has_no_truth_value(tiny_images):
+    """Does train_step use run.forward when the config compiles, without asking it for a truth value?
+    torch.compile's module forwards len() to the U-Net, which has none, so `run.forward or run.model`
+    raised TypeError: the compiled path never ran (found by `make bench`'s torch.compile row)."""
+    run = ref.new_run(TINY, torch.device("cpu"))
+
+    class Compiled:  # stands in for torch.compile(model), which takes minutes to build on a CPU
+        calls = 0
+
+        def __len__(self):
+            raise TypeError("Unet does not support len()")
+
+        def __call__(self, x, t):
+            Compiled.calls += 1
+            return run.model(x, t)
+
+    run.forward = Compiled()
+    ref.train_step(run, ref.to_model_range(tiny_images[:1]), ref.make_schedule(TINY))
+    assert Compiled.calls == 1
+
+
 def test_restore_refuses_a_checkpoint_with_other_training_settings(tiny_images, tmp_path):
     """Does resuming with another learning rate fail with a message naming the setting?"""
     run = ref.new_run(TINY, torch.device("cpu"))

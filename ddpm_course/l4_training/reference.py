@@ -329,7 +329,9 @@ def train_step(run: Run, x0: Tensor, schedule: NoiseSchedule) -> Tensor:
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, run.config)
     with mixed_precision(x0.device, run.config.amp):
-        loss = diffusion_loss(run.forward or run.model, x0, schedule, generator=run.generator)
+        # `is not None`, not `or`: a compiled module has no truth value (bool() asks the U-Net for its len())
+        forward = run.forward if run.forward is not None else run.model
+        loss = diffusion_loss(forward, x0, schedule, generator=run.generator)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     run.scaler.unscale_(run.optimizer)
