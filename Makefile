@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # tools come first on PATH. The course's own tooling asks alembic in-process (nbgrader_api.alembic_head).
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv lab test test-fast lint release grade autograde pytest-grade progress collect student-bundle student-package \
+.PHONY: expected-grids help venv lab test test-fast lint release grade autograde pytest-grade progress collect student-bundle student-package \
 	gradescope github-classroom bench-grading bench clean
 
 help:
@@ -32,6 +32,7 @@ help:
 	@echo "                             a GitHub Classroom template, and its private grader (-grader/)"
 	@echo "make bench-grading [N=8]      notebooks graded per minute with 1 and all cores"
 	@echo "make bench [ARGS=--quick]    lesson 4 training/sampling throughput here, and every check's runtime"
+	@echo "DDPM_COURSE_SPRITE=png make expected-grids   maintainers: lesson 4's expected sample grids in assets/"
 
 # nbgrader's Assignment List and Course List need an exchange this course does not use: in JupyterLab
 # they only say "Error fetching courses!" and log an ExchangeError every 30 s. They are switched off in
@@ -110,6 +111,12 @@ github-classroom: $(STAMP)
 
 bench-grading: $(STAMP)
 	$(PY) -m ddpm_course.instructor.qa.bench_grading -n $(or $(N),8) $(if $(LESSON),--lesson $(LESSON))
+
+# Maintainers: lesson 4's expected sample grids in assets/, from the CPU and quick modes trained on a sprite
+# sheet of real images (DDPM_COURSE_SPRITE=<png>; about 25 minutes on a 2-core CPU). Not part of `make test`.
+expected-grids: $(STAMP)
+	@test -n "$(DDPM_COURSE_SPRITE)" || { echo "usage: DDPM_COURSE_SPRITE=<sprite.png> make expected-grids"; exit 2; }
+	$(PY) -m ddpm_course.instructor.authoring.expected_grids $(ARGS)
 
 # Not part of `make test`: on a GPU it takes a few minutes (torch.compile included).
 bench: $(STAMP)

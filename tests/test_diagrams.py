@@ -44,3 +44,11 @@ def test_links_to_svgs_become_png_data_uris_and_other_text_stays(tmp_path):
     assert prefix == "Before "
     encoded, _, suffix = rest.partition(")")
     assert base64.b64decode(encoded)[:4] == b"\x89PNG" and suffix == " after, and [a link](other.md)."
+
+
+def test_links_to_pngs_go_in_byte_for_byte(tmp_path):
+    """Is a linked PNG (an expected-output grid) inlined with its own bytes, not re-encoded?"""
+    picture = tmp_path / "grid.png"
+    matplotlib.image.imsave(picture, [[0.0, 1.0], [1.0, 0.0]], cmap="gray")
+    inlined = diagrams.inline_diagrams("![expected](grid.png)", tmp_path)
+    assert inlined == "![expected](data:image/png;base64," + base64.b64encode(picture.read_bytes()).decode() + ")"

@@ -116,7 +116,7 @@ def test_release_has_no_relative_image_link(lesson):
     text = course.release_path(lesson).read_text()
     assert re.findall(r"!\[[^\]]*\]\((?!data:image/png;base64,)[^)]*\)", text) == []
     source = course.solution_path(lesson).read_text()
-    assert text.count("](data:image/png;base64,") == len(re.findall(r"\]\(\.\./\.\./assets/[^)]+\.svg\)", source))
+    assert text.count("](data:image/png;base64,") == len(re.findall(r"\]\(\.\./\.\./assets/[^)]+\.(?:svg|png)\)", source))
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

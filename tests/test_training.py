@@ -188,10 +188,12 @@ def test_the_mode_is_selected_from_the_environment_and_the_device(env, cuda, mod
     assert config.name == mode + "-fixture" * fixture
 
 
-def test_cpu_and_full_modes_train_the_same_model_without_attention_at_full_resolution():
-    """Is the CPU mode the full mode's U-Net trained for fewer steps, and does neither attend at 28x28?"""
+def test_cpu_and_full_modes_train_the_same_widths_and_the_cpu_mode_attends_at_7x7_only():
+    """Is the CPU mode the full mode's U-Net, attending at 7x7 only (30% faster steps), trained for fewer steps,
+    and does neither attend at 28x28?"""
     full, cpu = (ref.select_config({}, cuda)[0] for cuda in (True, False))
-    assert ref.make_model(full).attention_levels == ref.make_model(cpu).attention_levels == (False, True, True)
+    assert ref.make_model(full).attention_levels == (False, True, True)
+    assert ref.make_model(cpu).attention_levels == (False, False, True)
     assert cpu.total_steps(60_000) == cpu.max_steps < full.total_steps(60_000)
     assert all(getattr(cpu, field) == getattr(full, field) for field in ("channels", "dim_mults", "timesteps"))
 
