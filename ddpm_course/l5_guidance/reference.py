@@ -35,9 +35,12 @@ def guidance_config(config: TrainConfig, finetune: bool) -> TrainConfig:
     return config._replace(**FINETUNE[config.mode]) if finetune else config
 
 
-def lesson4_checkpoint(config: TrainConfig) -> Path:
-    # where lesson 4's notebook saved this mode's run
-    return Path("runs") / f"l4_training-{config.name}" / "checkpoint.pt"
+def lesson4_checkpoint(config: TrainConfig, here: str | os.PathLike = ".") -> Path:
+    # where lesson 4's notebook saved this mode's run: in runs/ beside this notebook (Colab runs every notebook in
+    # /content), or beside lesson 4's notebook in its sibling folder (a local checkout). The first that exists.
+    name = Path("runs") / f"l4_training-{config.name}" / "checkpoint.pt"
+    candidates = [Path(here) / name, Path(here) / ".." / "l4_training" / name]
+    return next((path for path in candidates if path.exists()), candidates[0])
 
 
 # %% cell cond_unet_impl
