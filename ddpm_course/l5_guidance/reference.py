@@ -112,11 +112,12 @@ def guided_eps(model: Callable[[Tensor, Tensor, Tensor], Tensor], x: Tensor, t: 
 
 
 # %% cell guided_sample_impl
+@torch.no_grad()
 def guided_sample(model: Callable[[Tensor, Tensor, Tensor], Tensor], schedule: NoiseSchedule, labels: Tensor,
                   w: float, image_shape: tuple[int, int, int] = (1, 28, 28), num_steps: int = 50, eta: float = 0.0,
                   null_index: int = NUM_CLASSES, generator: torch.Generator | None = None,
                   device: torch.device | str | None = None, progress: bool = True) -> Tensor:
-    """Lesson 4's DDIM (clip_x0=True, no gradients) on the guided prediction, one image per label.
+    """Lesson 4's DDIM (clip_x0=True) on the guided prediction, one image per label.
     labels: (B,) long, real classes -> (B, *image_shape)."""
     shape = (labels.shape[0], *image_shape)
     def guided(x: Tensor, t: Tensor) -> Tensor:
