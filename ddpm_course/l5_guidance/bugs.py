@@ -71,6 +71,8 @@ BUGS = [
     Bug("loss drops with the default p_uncond", "drop_labels_impl",
         (DROPPED, "dropped = drop_labels(labels, P_UNCOND, null_index, generator)"),
         fails="drop_labels_values", says="with the p_uncond passed in"),
+    Bug("dropout drawn on the CPU", "drop_labels_impl", (DRAW, "drop = torch.rand(B, generator=generator) < p_uncond"),
+        fails="drop_labels_values", says="labels' device"),
     # guidance
     Bug("guidance sign flipped", "guided_eps_impl", (GUIDE, "return eps_uncond - w * (eps_cond - eps_uncond)"),
         fails="guided_eps_values", says="sign is flipped"),
@@ -87,6 +89,9 @@ BUGS = [
         fails="guided_eps_values", says="not a real class"),
     Bug("steps not doubled with the batch", "guided_eps_impl", ("torch.cat([t, t])", "t"),
         fails="guided_eps_values", says="double t too"),
+    Bug("null labels made on the CPU", "guided_eps_impl",
+        ("null = torch.full_like(labels, null_index)", "null = torch.full((B,), null_index, dtype=torch.long)"),
+        fails="guided_eps_values", says="labels' device"),
     # guided sampling
     Bug("condition dropout at sampling time", "guided_sample_impl",
         ("    def guided(", "    labels = drop_labels(labels, P_UNCOND, null_index, generator)\n\n    def guided("),

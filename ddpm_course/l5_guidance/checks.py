@@ -14,10 +14,13 @@ from torch import Tensor, nn
 
 from ddpm_course.checking import (case, check, expect_close, expect_close_lazily, expect_tensor, fail, isolated, lend,
                                   seeded, standing_in)
+from ddpm_course.l2_unet.checks_blocks import warm_meta
 from ddpm_course.l2_unet.reference import Unet
 from ddpm_course.l4_training.fakes import toy_schedule
 from ddpm_course.l5_guidance import closed_forms
 from ddpm_course.l5_guidance.fakes import FakeClassModel, FakeGuidance, class_means
+
+warm_meta()  # the first op on the meta device costs a second: paid on import, not inside a check
 
 # ---------------------------------------------------------------------------------------------------------------
 # Part 1: the conditional U-Net
@@ -141,6 +144,25 @@ def conditional_unet(ConditionalUnet, cases=UNET_CASES) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Part 2: condition dropout and the conditional loss
 
+DEVICE_HINT = ("make every tensor on the labels' device: torch.rand(B, generator=generator, device=labels.device), "
+               "torch.full_like(labels, null_index); on a GPU a tensor made on the CPU fails the same way")
+
+
+def expect_on_meta(fn: Callable, what: str, hint: str, **made) -> None:
+    """fn(labels) with (4,) labels on the meta device (and x, t there, in `made`): it must run there and answer
+    there."""
+    labels = torch.zeros(4, dtype=torch.long, device="meta")
+    try:
+        got = fn(labels, **made)
+    except (RuntimeError, NotImplementedError) as err:
+        if "device" not in str(err) and "meta" not in str(err):
+            raise
+        fail(f"with its inputs on the meta device, {what} raised {type(err).__name__}: {str(err)[:200]}", hint)
+    if not isinstance(got, Tensor) or got.device.type != "meta":
+        where = got.device if isinstance(got, Tensor) else type(got).__name__
+        fail(f"with its inputs on the meta device, {what} returned its output on {where}", hint)
+
+
 DROP_HINT = ("draw u = torch.rand(B, generator=generator, device=labels.device) once, and drop label i (make it "
              "null_index) where u[i] < p_uncond")
 
@@ -227,6 +249,8 @@ def dropout(drop_labels: Callable, conditional_loss: Callable, drop_cases=DROP_C
     for p in (0.0, 1.0):
         with case(f"drop_labels with p_uncond={p:g}: {'none' if p == 0 else 'all'} of 6 labels dropped"):
             expect_dropped(drop_labels, torch.tensor([0, 1, 2, 3, 4, 5]), p, 6, 9)
+    with case("drop_labels of 4 labels on the meta device (another device than the CPU, as a GPU is), no generator"):
+        expect_on_meta(lambda labels: drop_labels(labels, 0.5, 3, None), "drop_labels", DEVICE_HINT)
     for seed, (shape, labels, p, K, T) in enumerate(loss_cases):
         with case(f"conditional_loss, x0 of shape {shape}, labels={labels}, p_uncond={p}, null_index={K}, T={T}, "
                   f"a fake model"):
@@ -278,6 +302,11 @@ def guidance(guided_eps: Callable, cases=GUIDE_CASES) -> None:
         note = {0.0: " (w=0: the unconditional prediction)", 1.0: " (w=1: the conditional prediction)"}.get(w, "")
         with case(f"shape={shape}, labels={labels}, w={w:g}{note}, null_index={K}, a fake model"):
             expect_guided(guided_eps, shape, labels, w, K, T, seed)
+    with case("device='meta' (another device than the CPU, as a GPU is): x, t and 4 labels there, a fake model"):
+        model = lend(FakeClassModel(toy_schedule(10).alpha_bars, class_means(3, (1, 3, 3))))
+        x, t = torch.empty(4, 1, 3, 3, device="meta"), torch.zeros(4, dtype=torch.long, device="meta")
+        expect_on_meta(lambda labels: guided_eps(model, x, t, labels, 2.0, 3), "guided_eps",
+                       "make the null labels on the labels' device: torch.full_like(labels, null_index)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
