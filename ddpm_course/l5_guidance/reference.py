@@ -26,8 +26,11 @@ GUIDANCE_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
 FINETUNE = {"full": dict(epochs=None, max_steps=2000, lr=5e-4, warmup_steps=100),
             "cpu": dict(max_steps=800, lr=1e-3, warmup_steps=50, sample_every=400),
             "quick": dict(max_steps=10)}
-# Guided samples per class for each w of the sweep in Part 5.
-SWEEP_PER_CLASS = {"full": 100, "cpu": 20, "quick": 1}
+# Sampling in each mode: images per class in the grids and in the sweep over w of Part 5, and DDIM steps. A guided
+# DDIM step costs one call on twice the batch: the CPU mode samples fewer images in fewer steps.
+SAMPLING = {"full": dict(grid_per_class=8, sweep_per_class=100, ddim_steps=50),
+            "cpu": dict(grid_per_class=6, sweep_per_class=10, ddim_steps=25),
+            "quick": dict(grid_per_class=2, sweep_per_class=1, ddim_steps=3)}
 
 
 def guidance_config(config: TrainConfig, finetune: bool) -> TrainConfig:
