@@ -20,7 +20,7 @@ from ddpm_course.l4_training.reference import (EMA, Batches, Run, TrainConfig, a
 NUM_CLASSES = 10  # Fashion-MNIST
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
-P_UNCOND = 0.1  # the probability of training a step without its label (Ho & Salimans use 0.1 or 0.2)
+P_UNCOND = 0.1  # the probability of training an image without its label (Ho & Salimans found 0.1 or 0.2 best)
 GUIDANCE_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
 # Fine-tuning lesson 4's weights: fewer steps, a lower learning rate, a short warm-up.
 FINETUNE = {"full": dict(epochs=None, max_steps=2000, lr=5e-4, warmup_steps=100),
