@@ -295,7 +295,11 @@ def copy_weights(dst: nn.Module, src: nn.Module, what: str) -> None:
 def standing_in(fn: Callable, **stand_ins: Any) -> Iterator[None]:
     """Run with the global names that `fn` calls (the student's earlier exercises, such as the q_sample
     that noise_img calls) replaced by stand-ins, so a mistake there costs the points of its own check only.
-    A function that computes everything itself is graded as it is."""
+    A function that computes everything itself is graded as it is. A decorated function (@torch.no_grad(), or
+    any decorator that keeps it as __wrapped__, as functools.wraps does) calls the names of its own module, not the
+    decorator's: the stand-ins go there."""
+    while (inner := getattr(fn, "__wrapped__", None)) is not None:
+        fn = inner
     namespace = getattr(fn, "__globals__", None)
     if namespace is None:
         yield

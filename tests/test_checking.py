@@ -228,3 +228,20 @@ def test_unravel_finds_the_element_of_a_flat_index(shape):
     values = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     flat = int(values.argmax())
     assert values[checking.unravel(flat, values.shape)] == values.max()
+
+
+def helper_for_standing_in() -> str:
+    return "the student's helper"
+
+
+@torch.no_grad()
+def decorated_caller() -> str:
+    return helper_for_standing_in()
+
+
+def test_standing_in_reaches_through_a_decorator():
+    """Does a stand-in replace the name that a decorated function (@torch.no_grad()) calls, in the function's own
+    module rather than the decorator's, and is the name restored afterwards?"""
+    with checking.standing_in(decorated_caller, helper_for_standing_in=lambda: "the stand-in"):
+        assert decorated_caller() == "the stand-in"
+    assert decorated_caller() == "the student's helper"

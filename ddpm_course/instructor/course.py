@@ -22,7 +22,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 SOLUTION_DELIMITERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_DELIMITERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 # The course order, declared here once: each lesson has solutions/<name>/<name>.ipynb and ddpm_course/<name>/.
-LESSONS = ("l1_blocks", "l2_unet", "l3_diffusion", "l4_training")
+LESSONS = ("l1_blocks", "l2_unet", "l3_diffusion", "l4_training", "l5_guidance")
 
 
 def lessons() -> list[str]:
