@@ -116,7 +116,8 @@ def test_release_has_no_relative_image_link(lesson):
     text = course.release_path(lesson).read_text()
     assert re.findall(r"!\[[^\]]*\]\((?!data:image/png;base64,)[^)]*\)", text) == []
     source = course.solution_path(lesson).read_text()
-    assert text.count("](data:image/png;base64,") == len(re.findall(r"\]\(\.\./\.\./assets/[^)]+\.(?:svg|png)\)", source))
+    pictures = re.findall(r"\]\(\.\./\.\./assets/[^)]+\.(?:svg|png)\)", source)
+    assert text.count("](data:image/png;base64,") == len(pictures)
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

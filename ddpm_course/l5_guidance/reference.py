@@ -174,7 +174,7 @@ def conditional_train_step(run: Run, x0: Tensor, labels: Tensor, schedule: Noise
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, run.config)
     with mixed_precision(x0.device, run.config.amp):
-        loss = conditional_loss(run.forward or run.model, x0, labels, schedule, P_UNCOND, NUM_CLASSES,
+        loss = conditional_loss(run.forward if run.forward is not None else run.model, x0, labels, schedule, P_UNCOND, NUM_CLASSES,
                                 generator=run.generator)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()

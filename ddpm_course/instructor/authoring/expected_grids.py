@@ -80,11 +80,11 @@ def make(mode: str, sprite: str, device: torch.device) -> str:
     grid = image_grid(expected_grid(model, config, device).cpu(), nrow=min(16, config.grid_samples)).numpy()
     plt.imsave(grid_path(mode), grid[0], cmap="gray", vmin=0, vmax=1)
     n, baseline, scores = fid_scores(model, config, device)
-    ratios = " and ".join(f"{s / baseline:.2f}x" for s in scores)
+    fids, ratios = (" and ".join(f"{s:.2f}" for s in scores), " and ".join(f"{s / baseline:.2f}x" for s in scores))
     meaning = " (meaningless: the quick mode's model is tiny and barely trained)" if config.quick else ""
     return (f"- `{grid_path(mode).name}`: {config.grid_samples} DDIM-{config.ddim_steps} samples (eta 0, x0 clipped, "
             f"noise seed {NOISE_SEED}) of the EMA model of the {mode} mode after {run.step} steps of "
-            f"{config.batch_size} on the sprite's {len(images)} training images; FID {' and '.join(f'{s:.2f}' for s in scores)} "
+            f"{config.batch_size} on the sprite's {len(images)} training images; FID {fids} "
             f"(sampling seeds {', '.join(map(str, FID_SEEDS))}, n = {n}) = {ratios} real vs real "
             f"({baseline:.2f}){meaning}; made on {datetime.date.today().isoformat()}.")
 
