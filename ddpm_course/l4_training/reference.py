@@ -325,15 +325,17 @@ def lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * min(1.0, (step + 1) / config.warmup_steps)
 
 
-def train_step(run: Run, x0: Tensor, schedule: NoiseSchedule) -> Tensor:
-    """One optimiser step on x0 (B, 1, H, W) in [-1, 1]; returns the loss, detached, on the device."""
+def train_step(run: Run, x0: Tensor, schedule: NoiseSchedule,
+               loss_fn: Callable[..., Tensor] = diffusion_loss) -> Tensor:
+    """One optimiser step on x0 (B, 1, H, W) in [-1, 1]; returns the loss, detached, on the device.
+    loss_fn(model, x0, schedule, generator=...) -> scalar: lesson 3's loss, or another with its signature."""
     run.model.train()
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, run.config)
     with mixed_precision(x0.device, run.config.amp):
         # `is not None`, not `or`: a compiled module has no truth value (bool() asks the U-Net for its len())
         forward = run.forward if run.forward is not None else run.model
-        loss = diffusion_loss(forward, x0, schedule, generator=run.generator)
+        loss = loss_fn(forward, x0, schedule, generator=run.generator)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     run.scaler.unscale_(run.optimizer)

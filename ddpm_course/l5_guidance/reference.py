@@ -12,8 +12,8 @@ from tqdm import tqdm
 from ddpm_course.l2_unet.reference import Unet
 from ddpm_course.l3_diffusion.reference import NoiseSchedule, diffusion_loss
 from ddpm_course.l4_training.reference import (EMA, Batches, Run, TrainConfig, autocast_dtype, ddim_sample,
-                                               load_checkpoint, lr_at, mixed_precision, restore, run_state,
-                                               save_checkpoint, to_model_range)
+                                               load_checkpoint, train_step, restore, run_state, save_checkpoint,
+                                               to_model_range)
 
 
 # %% cell cell-03
@@ -169,22 +169,11 @@ def new_conditional_run(config: TrainConfig, device: torch.device, init: dict | 
 
 
 def conditional_train_step(run: Run, x0: Tensor, labels: Tensor, schedule: NoiseSchedule) -> Tensor:
-    # lesson 4's train_step with conditional_loss
-    run.model.train()
-    for group in run.optimizer.param_groups:
-        group["lr"] = lr_at(run.step, run.config)
-    with mixed_precision(x0.device, run.config.amp):
-        loss = conditional_loss(run.forward if run.forward is not None else run.model, x0, labels, schedule, P_UNCOND, NUM_CLASSES,
-                                generator=run.generator)
-    run.optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()
-    run.scaler.unscale_(run.optimizer)
-    nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
-    run.scaler.step(run.optimizer)
-    run.scaler.update()
-    run.ema.update(run.model, run.step)
-    run.step += 1
-    return loss.detach()
+    # lesson 4's train_step with conditional_loss: the batch's labels go in with the loss
+    def loss_fn(model: nn.Module, x0: Tensor, schedule: NoiseSchedule, generator: torch.Generator) -> Tensor:
+        return conditional_loss(model, x0, labels, schedule, P_UNCOND, NUM_CLASSES, generator=generator)
+
+    return train_step(run, x0, schedule, loss_fn=loss_fn)
 
 
 def train_conditional(config: TrainConfig, images: Tensor, labels: Tensor, schedule: NoiseSchedule,
