@@ -6,7 +6,7 @@ import os
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -190,11 +190,14 @@ class Batches:
             self._epoch = epoch
         return self._order
 
+    def picked(self, step: int) -> Tensor:
+        """The indices of batch `step`'s images: (batch_size,) long."""
+        epoch, index = divmod(step, self.steps_per_epoch)
+        return self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+
     def __call__(self, step: int, generator: torch.Generator) -> Tensor:
         """-> (batch_size, 1, H, W) float32 in [-1, 1], randomly flipped left-right."""
-        epoch, index = divmod(step, self.steps_per_epoch)
-        picked = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
-        x = to_model_range(self.images[picked])
+        x = to_model_range(self.images[self.picked(step)])
         flip = torch.rand(len(x), generator=generator, device=x.device) < 0.5
         return torch.where(rearrange(flip, "b -> b 1 1 1"), x.flip(-1), x)
 
@@ -276,11 +279,12 @@ class Run:
         self.losses: list[float] = []
 
 
-def new_run(config: TrainConfig, device: torch.device) -> Run:
-    """A fresh run: the model initialised from config.seed (on the CPU, so the same on every device)."""
+def new_run(config: TrainConfig, device: torch.device,
+            make: Callable[[TrainConfig], nn.Module] = make_model) -> Run:
+    """A fresh run: the model make(config) initialised from config.seed (on the CPU, so the same on every device)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = make_model(config)
+        model = make(config)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -329,6 +333,8 @@ def train_step(run: Run, x0: Tensor, schedule: NoiseSchedule,
                loss_fn: Callable[..., Tensor] = diffusion_loss) -> Tensor:
     """One optimiser step on x0 (B, 1, H, W) in [-1, 1]; returns the loss, detached, on the device.
     loss_fn(model, x0, schedule, generator=...) -> scalar: lesson 3's loss, or another with its signature."""
+    if run.config.channels_last:
+        x0 = x0.contiguous(memory_format=torch.channels_last)
     run.model.train()
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, run.config)
@@ -349,18 +355,16 @@ def train_step(run: Run, x0: Tensor, schedule: NoiseSchedule,
 
 def train(run: Run, batches: Batches, schedule: NoiseSchedule, total_steps: int,
           checkpoint: str | os.PathLike | None = None, on_epoch_end: Callable[[Run], None] | None = None,
-          progress: bool = True, log_every: int = 25) -> Run:
-    """Train from run.step up to total_steps. At every epoch end (every config.sample_every steps, if set)
-    and at the last step: save `checkpoint` (if given), then call on_epoch_end(run). Any RNG that
-    on_epoch_end uses must be its own, or a resumed run would differ."""
+          progress: bool = True, log_every: int = 25,
+          step: Callable[[Run, Any, NoiseSchedule], Tensor] = train_step) -> Run:
+    """Train from run.step up to total_steps, step(run, batches(...), schedule) at a time. At every epoch end (every
+    config.sample_every steps, if set) and at the last step: save `checkpoint` (if given), then call
+    on_epoch_end(run). Any RNG that on_epoch_end uses must be its own, or a resumed run would differ."""
     every = run.config.sample_every or batches.steps_per_epoch
     pending = []
     bar = tqdm(total=total_steps, initial=run.step, desc="training", unit="step", disable=not progress)
     while run.step < total_steps:
-        x0 = batches(run.step, run.generator)
-        if run.config.channels_last:
-            x0 = x0.contiguous(memory_format=torch.channels_last)
-        pending.append(train_step(run, x0, schedule))
+        pending.append(step(run, batches(run.step, run.generator), schedule))
         bar.update()
         boundary = run.step % every == 0 or run.step == total_steps
         if len(pending) == log_every or boundary:

@@ -7,13 +7,11 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from ddpm_course.l2_unet.reference import Unet
 from ddpm_course.l3_diffusion.reference import NoiseSchedule, diffusion_loss
-from ddpm_course.l4_training.reference import (EMA, Batches, Run, TrainConfig, autocast_dtype, ddim_sample,
-                                               load_checkpoint, train_step, restore, run_state, save_checkpoint,
-                                               to_model_range)
+from ddpm_course.l4_training.reference import (Batches, Run, TrainConfig, ddim_sample, load_checkpoint, new_run,
+                                               restore, train, train_step)
 
 
 # %% cell cell-03
@@ -139,11 +137,7 @@ class LabelledBatches(Batches):
         self.labels = labels
 
     def __call__(self, step: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        epoch, index = divmod(step, self.steps_per_epoch)
-        picked = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
-        x = to_model_range(self.images[picked])
-        flip = torch.rand(len(x), generator=generator, device=x.device) < 0.5
-        return torch.where(flip.reshape(-1, 1, 1, 1), x.flip(-1), x), self.labels[picked]
+        return super().__call__(step, generator), self.labels[self.picked(step)]
 
 
 def make_conditional_model(config: TrainConfig) -> ConditionalUnet:
@@ -153,19 +147,17 @@ def make_conditional_model(config: TrainConfig) -> ConditionalUnet:
 
 
 def new_conditional_run(config: TrainConfig, device: torch.device, init: dict | None = None) -> Run:
-    # a fresh run; init: a state dict of lesson 4's U-Net to start from (the label embedding stays zero)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    # lesson 4's fresh run of the conditional model; init: a state dict of lesson 4's U-Net to start from (the label
+    # embedding stays zero)
+    def make(config: TrainConfig) -> ConditionalUnet:
         model = make_conditional_model(config)
-    if init is not None:
-        result = model.load_state_dict(init, strict=False)
-        if result.missing_keys != ["label_embedding.weight"] or result.unexpected_keys:
-            raise ValueError(f"lesson 4's checkpoint does not fit this model: {result}")
-    model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and autocast_dtype(device) == torch.float16)
-    return Run(config, model, EMA(model, config.ema_decay), optimizer, scaler,
-               torch.Generator(device).manual_seed(config.seed), forward=torch.compile(model) if config.compile else None)
+        if init is not None:
+            result = model.load_state_dict(init, strict=False)
+            if result.missing_keys != ["label_embedding.weight"] or result.unexpected_keys:
+                raise ValueError(f"lesson 4's checkpoint does not fit this model: {result}")
+        return model
+
+    return new_run(config, device, make=make)
 
 
 def conditional_train_step(run: Run, x0: Tensor, labels: Tensor, schedule: NoiseSchedule) -> Tensor:
@@ -186,25 +178,8 @@ def train_conditional(config: TrainConfig, images: Tensor, labels: Tensor, sched
         restore(run, load_checkpoint(path))
         print(f"resumed from {path} at step {run.step}")
     batches = LabelledBatches(images, labels, config.batch_size, config.seed)
-    total = config.total_steps(len(images))
-    every = config.sample_every or batches.steps_per_epoch
-    pending = []
-    bar = tqdm(total=total, initial=run.step, desc="training", unit="step", disable=not progress)
-    while run.step < total:
-        x0, y = batches(run.step, run.generator)
-        pending.append(conditional_train_step(run, x0, y, schedule))
-        bar.update()
-        boundary = run.step % every == 0 or run.step == total
-        if len(pending) == 25 or boundary:
-            run.losses.extend(torch.stack(pending).float().cpu().tolist())
-            pending.clear()
-            bar.set_postfix(loss=f"{sum(run.losses[-25:]) / len(run.losses[-25:]):.4f}")
-        if boundary:
-            save_checkpoint(run_state(run), path)
-            if on_checkpoint is not None:
-                on_checkpoint(run)
-    bar.close()
-    return run
+    return train(run, batches, schedule, config.total_steps(len(images)), checkpoint=path, on_epoch_end=on_checkpoint,
+                 progress=progress, step=lambda run, batch, schedule: conditional_train_step(run, *batch, schedule))
 
 
 # %% cell cell-31

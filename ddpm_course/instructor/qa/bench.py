@@ -103,10 +103,7 @@ def train_throughput(config: TrainConfig, setup: Setup, device: torch.device, wa
     batches, schedule = Batches(images, config.batch_size, config.seed), make_schedule(config).to(device)
 
     def step() -> None:
-        x0 = batches(run.step, run.generator)
-        if setup.channels_last:
-            x0 = x0.contiguous(memory_format=torch.channels_last)
-        train_step(run, x0, schedule)
+        train_step(run, batches(run.step, run.generator), schedule)  # channels_last as the config says
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
