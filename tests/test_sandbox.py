@@ -66,3 +66,21 @@ def test_inside_bubblewrap_the_course_files_and_the_network_are_out_of_reach(tmp
     result = subprocess.run([*sandbox.bwrap_base(), sys.executable, "-c", probe], capture_output=True, text=True,
                             timeout=60, env={"PATH": os.environ["PATH"]})
     assert result.stdout.split() == ["False", "offline"], result.stderr
+
+
+def test_a_kernel_has_paid_for_the_meta_device_before_the_first_cell(tmp_path):
+    """Has the executor's kernel run its first meta-device op (the import of sympy and torch's meta registrations,
+    seconds under load) before the notebook's first cell, so that no graded cell pays it against its time limit,
+    and left no name in the notebook's namespace, not even `_`?"""
+    import nbformat
+    from nbclient import NotebookClient
+
+    probe = "import sys\nprint('sympy' in sys.modules, 'torch' in dir(), repr(_))"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(probe)])
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    sandbox.give_to_kernel(str(runtime))
+    manager = sandbox.SandboxedKernelManager(tree=str(sandbox.build_tree(LESSONS[0], tmp_path / "tree")),
+                                             runtime=str(runtime), memory_mb=0)
+    NotebookClient(notebook, km=manager, timeout=60).execute()
+    assert notebook.cells[0].outputs[0]["text"] == "True False ''\n"

@@ -16,15 +16,6 @@ from torch import nn
 from ddpm_course.checking import case, check, expect_close, expect_tensor, fail, forbid_ops, forbid_submodules, seeded
 
 
-def warm_meta() -> None:
-    """Run one op on the meta device. Its first op imports torch's meta registrations (torch._dynamo with them),
-    about a second once per process: paid here, when a notebook imports the checks, so that no check's time
-    includes it. The checks run every exercise on the meta device too (a second device: see call_on_meta)."""
-    torch.empty(1, device="meta").add(1)
-
-
-warm_meta()
-
 GROUPNORM_SHORTCUT = ("GroupNorm must be computed from scratch, but your code called torch's built-in "
                       "group norm (nn.GroupNorm / F.group_norm)")
 GROUPNORM_OPS = {"group_norm": GROUPNORM_SHORTCUT}

@@ -32,14 +32,6 @@ def resblock_parameters(cin: int, cout: int, step_dim: int) -> int:
     return count + st.conv_parameters(cin, cout, 1) if cin != cout else count
 
 
-def warm_meta() -> None:
-    """Run one op on the meta device: its first op imports torch's meta registrations (torch._dynamo with them),
-    about a second once per process, paid here when a notebook imports the checks rather than inside a check."""
-    torch.empty(1, device="meta").add(1)
-
-
-warm_meta()
-
 SECOND_CALL_HINT = "forward must not depend on earlier calls: keep nothing from one call to the next on self"
 DEVICE_HINT = ("create every tensor on the input's device (device=x.device), and keep the layers in attributes, so "
                "that .to(device) moves them: on a GPU, a tensor made on the CPU regardless fails the same way")

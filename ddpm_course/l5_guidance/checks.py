@@ -14,13 +14,11 @@ from torch import Tensor, nn
 
 from ddpm_course.checking import (case, check, expect_close, expect_close_lazily, expect_tensor, fail, isolated, lend,
                                   seeded, standing_in)
-from ddpm_course.l2_unet.checks_blocks import warm_meta
 from ddpm_course.l2_unet.reference import Unet
 from ddpm_course.l4_training.fakes import toy_schedule
 from ddpm_course.l5_guidance import closed_forms
 from ddpm_course.l5_guidance.fakes import FakeClassModel, FakeGuidance, class_means
 
-warm_meta()  # the first op on the meta device costs a second: paid on import, not inside a check
 
 # ---------------------------------------------------------------------------------------------------------------
 # Part 1: the conditional U-Net

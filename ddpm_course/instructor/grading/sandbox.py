@@ -99,6 +99,13 @@ def others_can_reach(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o004)
 
 
+# Run by the kernel as it starts, before the notebook's first cell: the first op on the meta device (where the checks
+# run a student's module as if on a GPU) imports torch's meta registrations and sympy, seconds on a loaded machine,
+# which would otherwise be charged to the graded cell that first moves a module there, against its time limit. No
+# name is left in the notebook's namespace: a statement, not an expression, so that not even `_` is set.
+WARM_UP = "--IPKernelApp.exec_lines=if __import__('torch').empty(1, device='meta').add(1) is None: pass"
+
+
 class SandboxedKernelManager(LimitedKernelManager):
     """A LimitedKernelManager whose kernel runs in the executor sandbox, on the executor tree."""
 
@@ -137,7 +144,7 @@ class SandboxedKernelManager(LimitedKernelManager):
         return TREE if isolation() == "bwrap" else path
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
+        cmd = super().format_kernel_cmd([*(extra_arguments or []), WARM_UP])
         kind = isolation()
         if kind == "bwrap":
             return [*bwrap_base(), "--ro-bind", self.tree, TREE, "--bind", self.runtime, self.runtime,
