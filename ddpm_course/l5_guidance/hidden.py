@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 
 from ddpm_course.checking import case, check, copy_weights, expect_close, fail, seeded
-from ddpm_course.l5_guidance import checks, reference
+from ddpm_course.l5_guidance import checks, checks_model, reference
 
-SMALL = checks.SMALL
+SMALL = checks_model.SMALL
 THREE_LEVELS = dict(channels=8, dim_mults=(1, 2, 2), attention_levels=(False, False, True), max_steps=50)
 
 
@@ -20,22 +20,22 @@ def conditional_unet(ConditionalUnet) -> None:
     checks.conditional_unet(ConditionalUnet, [((3, 4, 4), 7, [7, 6, 0], THREE_LEVELS)])
     with case("the reference ConditionalUnet's weights (a random label embedding) copied in, image_shape=(1, 8, 12), "
               "num_classes=4, labels=None and labels 0..4"):
-        reference_model = checks.build(reference.ConditionalUnet, (1, 8, 12), 4, 70, **SMALL).eval()
+        reference_model = checks_model.build(reference.ConditionalUnet, (1, 8, 12), 4, 70, **SMALL).eval()
         weights = reference_model.state_dict()
         weights["label_embedding.weight"] = torch.randn(5, 32, generator=seeded(71))
         reference_model.load_state_dict(weights)
-        model = checks.build(ConditionalUnet, (1, 8, 12), 4, 72, **SMALL).eval()
-        checks.expect_rows(model, 4, 32)
+        model = checks_model.build(ConditionalUnet, (1, 8, 12), 4, 72, **SMALL).eval()
+        checks_model.expect_rows(model, 4, 32)
         copy_weights(model, reference_model, "ConditionalUnet")
-        x, t = checks.inputs((1, 8, 12), 5, 20, 73)
+        x, t = checks_model.inputs((1, 8, 12), 5, 20, 73)
         with torch.no_grad():
             expect_close(model(x, t, torch.arange(5)), reference_model(x, t, torch.arange(5)), "the predicted noise",
-                         atol=1e-5, hint=checks.UNET_HINT)
+                         atol=1e-5, hint=checks_model.UNET_HINT)
             expect_close(model(x, t), reference_model(x, t), "the predicted noise for labels=None", atol=1e-5,
                          hint="labels=None means null_index for every image")
     with case("gradients: a loss on labels [0, 0, 2] reaches rows 0 and 2 of the label embedding and no other"):
-        model, _, _ = checks.loaded(ConditionalUnet, (1, 8, 8), 3, 80, 0.5, **SMALL)
-        x, t = checks.inputs((1, 8, 8), 3, 20, 81)
+        model, _, _ = checks_model.loaded(ConditionalUnet, (1, 8, 8), 3, 80, 0.5, **SMALL)
+        x, t = checks_model.inputs((1, 8, 8), 3, 20, 81)
         model(x, t, torch.tensor([0, 0, 2])).pow(2).sum().backward()
         grad = dict(model.named_parameters())["label_embedding.weight"].grad
         if grad is None:
@@ -57,7 +57,7 @@ def dropout(drop_labels, conditional_loss) -> None:
         got = drop_labels(labels, 0.25, 10, seeded(63))
         share = float((got == 10).double().mean())
         if not 0.2 < share < 0.3:
-            fail(f"{share:.3f} of the labels were dropped, expected about 0.25", checks.DROP_HINT)
+            fail(f"{share:.3f} of the labels were dropped, expected about 0.25", checks_model.DROP_HINT)
 
 
 @check("guided_eps (hidden)")
