@@ -48,6 +48,18 @@ def pytest_xdist_make_scheduler(config, log):
     return ByModule(config, log)
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny tensors gain nothing from a second thread, and on a busy machine lose several times. (Modules of tiny
+    training runs use it for every test: pytestmark = pytest.mark.usefixtures("one_thread").)"""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def make_grade(tmp_path_factory) -> dict:
     """`make grade`'s record of each of submissions.KINDS, graded in one batch by what `make grade` calls

@@ -19,10 +19,9 @@ def private_assets(tmp_path, monkeypatch):
 
 
 def test_a_sprite_gives_the_grid_and_its_line_of_provenance_and_other_lines_stay(tmp_path, monkeypatch,
-                                                                                  private_assets):
+                                                                                  private_assets, one_thread):
     """Does the quick mode on a sprite write the notebook's DDIM grid and a provenance line saying the steps,
     the data and the FID ratio, keeping the lines of the other pictures?"""
-    torch.set_num_threads(1)  # a tiny model: a second thread only waits
     tiles = torch.randint(0, 256, (30, 30, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     write_sprite(tmp_path / "sprite.png", tiles)
     monkeypatch.setenv(SPRITE_ENV, str(tmp_path / "sprite.png"))

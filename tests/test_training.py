@@ -18,13 +18,7 @@ from ddpm_course.l4_training import reference as ref
 TINY = ref.TrainConfig(**{**ref.QUICK, "batch_size": 1, "epochs": 2, "max_steps": 4, "fixture": True})
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from a second thread, and on a busy machine lose several times."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: the tiny model on one thread
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def honest(*habits: Habit):
 
 # Habits graded together, a few to a notebook, as a student's notebook holds several: grading each notebook costs a
 # kernel and seconds, and a habit that costs points costs them in its shared notebook too.
-PER_NOTEBOOK = 4
+PER_NOTEBOOK = 6
 
 
 def notebooks() -> dict[str, tuple[Habit, ...]]:
