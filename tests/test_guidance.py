@@ -14,12 +14,7 @@ from ddpm_course.l5_guidance import reference as ref
 TINY = l4.TrainConfig(**{**l4.QUICK, "batch_size": 1, "epochs": 2, "max_steps": 4, "fixture": True})
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: the tiny model on one thread
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +78,19 @@ def test_resume_continues_exactly_where_it_stopped(tiny_data, tmp_path):
     mine, theirs = resumed.model.state_dict(), straight.model.state_dict()
     assert [k for k in mine if not torch.equal(mine[k], theirs[k])] == []
     assert mine["label_embedding.weight"].abs().sum() > 0  # training reached the label embedding
+    assert [group.get("lr_scale", 1.0) for group in resumed.optimizer.param_groups] == [1.0, ref.LABEL_LR_SCALE]
+
+
+def test_the_label_embedding_learns_at_a_multiple_of_the_learning_rate(tiny_data):
+    """Is the label embedding alone in a param group of its own, stepped at LABEL_LR_SCALE times the learning rate
+    that every other parameter gets (warm-up included)?"""
+    images, labels = tiny_data
+    run = ref.new_conditional_run(TINY, torch.device("cpu"))
+    ref.conditional_train_step(run, l4.to_model_range(images[:1]), labels[:1], l4.make_schedule(TINY))
+    rest, embedding = run.optimizer.param_groups
+    assert embedding["params"] == [run.model.label_embedding.weight]
+    assert len(rest["params"]) == len(list(run.model.parameters())) - 1
+    assert rest["lr"] == l4.lr_at(0, TINY) and embedding["lr"] == pytest.approx(ref.LABEL_LR_SCALE * rest["lr"])
 
 
 def test_lesson_4s_checkpoint_is_found_beside_this_notebook_or_beside_lesson_4s(tmp_path):

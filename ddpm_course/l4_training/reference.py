@@ -280,15 +280,19 @@ class Run:
 
 
 def new_run(config: TrainConfig, device: torch.device,
-            make: Callable[[TrainConfig], nn.Module] = make_model) -> Run:
-    """A fresh run: the model make(config) initialised from config.seed (on the CPU, so the same on every device)."""
+            make: Callable[[TrainConfig], nn.Module] = make_model, lr_scales: Mapping[str, float] | None = None) -> Run:
+    """A fresh run: the model make(config) initialised from config.seed (on the CPU, so the same on every device).
+    lr_scales: parameters by name that learn at a multiple of the learning rate (each a param group of its own)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = make(config)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    named, lr_scales = dict(model.named_parameters()), lr_scales or {}
+    groups = [{"params": [p for name, p in named.items() if name not in lr_scales]}]
+    groups += [{"params": [named[name]], "lr_scale": scale} for name, scale in lr_scales.items()]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     # fp16 gradients can underflow, so fp16 needs loss scaling; bf16 and fp32 do not
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and autocast_dtype(device) == torch.float16)
     return Run(config, model, EMA(model, config.ema_decay), optimizer, scaler,
@@ -337,7 +341,7 @@ def train_step(run: Run, x0: Tensor, schedule: NoiseSchedule,
         x0 = x0.contiguous(memory_format=torch.channels_last)
     run.model.train()
     for group in run.optimizer.param_groups:
-        group["lr"] = lr_at(run.step, run.config)
+        group["lr"] = lr_at(run.step, run.config) * group.get("lr_scale", 1.0)
     with mixed_precision(x0.device, run.config.amp):
         # `is not None`, not `or`: a compiled module has no truth value (bool() asks the U-Net for its len())
         forward = run.forward if run.forward is not None else run.model

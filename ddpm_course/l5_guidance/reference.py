@@ -19,10 +19,14 @@ NUM_CLASSES = 10  # Fashion-MNIST
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
 P_UNCOND = 0.1  # the probability of training an image without its label (Ho & Salimans found 0.1 or 0.2 best)
-GUIDANCE_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+# The label embedding starts at zero and its gradient is noisy (a class shows mostly at high noise): at the rest's
+# learning rate it barely moves in a short run. Ten times that rate took the class accuracy of 800 fine-tuning
+# steps in the CPU mode from 52% to 84% at w = 8 (a maintainer's runs on 600 real images, 50 and 100 samples).
+LABEL_LR_SCALE = 10.0
+GUIDANCE_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 12.0)
 # Fine-tuning lesson 4's weights: fewer steps, a lower learning rate, a short warm-up.
 FINETUNE = {"full": dict(epochs=None, max_steps=2000, lr=5e-4, warmup_steps=100),
-            "cpu": dict(max_steps=800, lr=1e-3, warmup_steps=50, sample_every=400),
+            "cpu": dict(max_steps=1200, lr=1e-3, warmup_steps=50, sample_every=400),
             "quick": dict(max_steps=10)}
 # Sampling in each mode: images per class in the grids and in the sweep over w of Part 5, and DDIM steps. A guided
 # DDIM step costs one call on twice the batch: the CPU mode samples fewer images in fewer steps.
@@ -157,7 +161,7 @@ def new_conditional_run(config: TrainConfig, device: torch.device, init: dict | 
                 raise ValueError(f"lesson 4's checkpoint does not fit this model: {result}")
         return model
 
-    return new_run(config, device, make=make)
+    return new_run(config, device, make=make, lr_scales={"label_embedding.weight": LABEL_LR_SCALE})
 
 
 def conditional_train_step(run: Run, x0: Tensor, labels: Tensor, schedule: NoiseSchedule) -> Tensor:
