@@ -16,6 +16,10 @@ SHARED_BATCHES = {"test_gradescope": "make_grade", "test_pytest_grading": "make_
 # Test modules with no module fixture, the largest of all, whose tests go to workers a lesson at a time: whole, one
 # worker would run them while the other waits.
 SPLIT_BY_LESSON = {"test_bank"}
+# The banks' per-cell limit, below grading's 120 s so that the cheat that stalls a check costs the suite this long
+# once: lesson 2's U-Net cell, graded as grading runs it (every call through the executor's wire), takes 4 s on
+# an idle machine and passed 10 s while this suite loaded both cores, which cost an honest notebook its points.
+BANKS_TIMEOUT = 30
 # Planted in the grading process's environment while the banks are graded: no kernel may see it.
 SECRET = "grader-secret-4f1d9c"
 
@@ -94,7 +98,7 @@ def banks(tmp_path_factory) -> dict:
     before = course_fingerprint()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DDPM_GRADER_SECRET", SECRET)
-        records = grade.grade_apart(submissions, jobs=2, timeout=10, keep=folder / "autograded")
+        records = grade.grade_apart(submissions, jobs=2, timeout=BANKS_TIMEOUT, keep=folder / "autograded")
     after = course_fingerprint()
     texts = {name: (folder / "autograded" / f"submission{number}" / lesson / f"{lesson}.ipynb").read_text()
              for number, (name, (lesson, _)) in enumerate(notebooks.items())}
