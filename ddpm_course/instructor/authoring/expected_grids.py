@@ -48,9 +48,10 @@ def expected_grid(model: torch.nn.Module, config: TrainConfig, device: torch.dev
                        clip_x0=True)
 
 
-def fid_scores(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> tuple[int, float, list[float]]:
-    """n, the real-vs-real FID and the model's FIDs over FID_SEEDS, as the notebook's Part 4 measures them."""
-    images, labels = load_images(config, "train", device)
+def fid_scores(model: torch.nn.Module, config: TrainConfig, images: torch.Tensor, labels: torch.Tensor,
+               device: torch.device) -> tuple[int, float, list[float]]:
+    """n, the real-vs-real FID and the model's FIDs over FID_SEEDS, as the notebook's Part 4 measures them, the
+    classifier trained on the training images and labels."""
     test_images, _ = load_images(config, "test", device)
     classifier = train_classifier(images, labels, steps=config.classifier_steps, batch_size=config.classifier_batch,
                                   seed=config.seed)
@@ -73,13 +74,13 @@ def make(mode: str, sprite: str, device: torch.device) -> str:
     """Train or reload `mode` on the sprite, write its grid, return its line of provenance."""
     env = {SPRITE_ENV: sprite, QUICK_ENV: "1" if mode == "quick" else ""}
     config, _ = select_config(env, cuda=False)  # the CPU-sized run even on a GPU: it is the one a picture is for
-    images, _ = load_images(config, "train", device)
+    images, labels = load_images(config, "train", device)
     run = train_or_resume(config, images, make_schedule(config).to(device), RUNS / f"expected-{config.name}",
                           device)
     model = run.ema.model.eval()
     grid = image_grid(expected_grid(model, config, device).cpu(), nrow=min(16, config.grid_samples)).numpy()
     plt.imsave(grid_path(mode), grid[0], cmap="gray", vmin=0, vmax=1)
-    n, baseline, scores = fid_scores(model, config, device)
+    n, baseline, scores = fid_scores(model, config, images, labels, device)
     fids, ratios = (" and ".join(f"{s:.2f}" for s in scores), " and ".join(f"{s / baseline:.2f}x" for s in scores))
     meaning = " (meaningless: the quick mode's model is tiny and barely trained)" if config.quick else ""
     return (f"- `{grid_path(mode).name}`: {config.grid_samples} DDIM-{config.ddim_steps} samples (eta 0, x0 clipped, "
