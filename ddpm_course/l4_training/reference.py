@@ -106,8 +106,9 @@ def select_config(env: Mapping[str, str], cuda: bool) -> tuple[TrainConfig, list
     if mode == "cpu":
         notes.append(f"No GPU found: CPU mode, the full-size model attending at 7x7 only, for {config.max_steps} "
                      f"steps of {config.batch_size} images: about 18 minutes of training on a 2-core laptop (21 with "
-                     f"its sample grids), 27 for the whole notebook, for recognisable but imperfect clothes. {QUICK_ENV}=1 runs every cell "
-                     f"in seconds instead; {QUICK_ENV}=0 trains the GPU-sized run anyway (hours).")
+                     f"its sample grids), 27 for the whole notebook, for recognisable but imperfect clothes. "
+                     f"{QUICK_ENV}=1 runs every cell in seconds instead; {QUICK_ENV}=0 trains the GPU-sized run "
+                     f"anyway (hours).")
     if mode == "quick":
         notes.append("Quick mode: a tiny model and ten steps, so every cell runs in seconds; "
                      "expect noise-like samples and meaningless FID.")
